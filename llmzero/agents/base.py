@@ -1,0 +1,121 @@
+"""Agent interface: the three roles of the paper (proposer §3.4, early stopper §3.5, error analyzer D.1).
+
+An agent is any class named by `agent._target_`; Hydra instantiates it with the rest of the
+`agent` config. It implements:
+
+    name: str
+    propose(ctx: ProposalContext) -> Proposal
+        diagnose the parent phase and propose the child's changes, resume step and length.
+        For a from-scratch child ctx.scratch is true and ctx.parent_checkpoints is empty:
+        checkpoint information is withheld (§3.3) and resume_step must be None.
+    should_stop(ctx: StopContext) -> StopDecision
+        CONTINUE (stop=False) or STOP for the running phase against the incumbent.
+    analyze_error(ctx: ErrorContext) -> ErrorFix
+        a fix for a failed phase, or fixable=False.
+
+Every answer carries its own cost (tokens, dollars) so the tree can account for it. Answers
+are validated by llmzero.agents.validation before anything runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Protocol, runtime_checkable
+
+from ..hparams.space import HParamSpace
+from ..metrics.store import MetricSeries
+from ..search.node import Cost, Node
+
+
+@dataclass
+class Observation:
+    """A claim about a named metric over a step range, checkable against the metrics store."""
+
+    metric: str
+    claim: str
+    start_step: int | None = None
+    end_step: int | None = None
+
+
+@dataclass
+class Proposal:
+    changes: dict[str, Any]
+    diagnosis: str
+    rationale: str
+    observations: list[Observation] = field(default_factory=list)
+    resume_step: int | None = None  # step of the parent's checkpoint; None = from scratch
+    max_steps: int | None = None  # phase length in optimiser steps
+    epochs: float | None = None  # the epoch budget max_steps was derived from, when given that way
+    cost: Cost = field(default_factory=Cost)
+    agent: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class StopDecision:
+    stop: bool
+    reason: str
+    cost: Cost = field(default_factory=Cost)
+
+
+@dataclass
+class ErrorFix:
+    fixable: bool
+    diagnosis: str
+    changes: dict[str, Any] = field(default_factory=dict)
+    rationale: str = ""
+    max_steps: int | None = None
+    cost: Cost = field(default_factory=Cost)
+    agent: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ProposalContext:
+    parent: Node | None  # None only for the root (the default configuration is used as is)
+    parent_metrics: MetricSeries
+    parent_checkpoints: list[int]  # empty when withheld for a from-scratch child
+    path: list[Node]  # the scratch-to-leaf path ending at the parent: earlier transitions and outcomes
+    best_val: float | None  # best validation score in the whole tree so far
+    space: HParamSpace
+    scratch: bool
+    steps_per_epoch: int
+    default_max_steps: int
+    max_steps_cap: int
+    budget_left: int  # iterations left after this one
+    plots: list[str] = field(default_factory=list)  # PNG paths of the parent's curves, for multimodal agents
+
+
+@dataclass
+class StopContext:
+    node: Node
+    metrics: MetricSeries
+    incumbent: Node | None  # best completed phase (its path is the strategy to beat)
+    incumbent_metrics: MetricSeries | None
+    steps_left: int
+    budget_left: int
+    plots: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ErrorContext:
+    node: Node
+    error: str
+    log_tail: str
+    space: HParamSpace
+    metrics: MetricSeries
+
+
+@runtime_checkable
+class Agent(Protocol):
+    name: str
+
+    def propose(self, ctx: ProposalContext) -> Proposal: ...
+
+    def should_stop(self, ctx: StopContext) -> StopDecision: ...
+
+    def analyze_error(self, ctx: ErrorContext) -> ErrorFix: ...

@@ -1,0 +1,139 @@
+"""Structured configs: the typed schema behind every YAML preset in conf/.
+
+Each group's presets start with `defaults: [<schema name>, _self_]`, so a wrong type
+(`search.budget=abc`) or an unknown key is rejected by OmegaConf with the full key named.
+Backends (trainer, agent, cluster executor) are chosen by `_target_`, so a user can point
+`trainer._target_` at their own class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class TaskConfig:
+    name: str = MISSING
+    description: str = ""
+    train_size: int = 1000  # prompts in the training split (sets steps per epoch)
+    val_size: int = 100
+    test_size: int = 100
+    subtasks: List[str] = field(default_factory=list)
+    seed: int = 0
+    hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of the root configuration θ0
+
+
+@dataclass
+class ModelConfig:
+    name: str = MISSING
+    path: str = MISSING  # Hugging Face id or local directory
+    params_b: float = 0.0  # size in billions, for cost reporting and the simulator
+    hparams: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TrainerConfig:
+    _target_: str = MISSING
+    name: str = MISSING
+    eval_every: int = 5  # steps between validation scorings
+    save_every: int = 5  # steps between adapter checkpoints
+    extra_hparams: Dict[str, Any] = field(default_factory=dict)  # pass-through keys: name -> spec
+
+
+@dataclass
+class SyntheticTrainerConfig(TrainerConfig):
+    _target_: str = "llmzero.trainers.synthetic.SyntheticTrainer"
+    name: str = "synthetic"
+    step_delay_s: float = 0.0  # wall time per simulated step, to watch the live display or test stops
+    memory_budget: float = 2.0e6  # simulated accelerator memory in (batch × rollouts × response_length) units
+    noise: float = 0.01  # std of the validation-score noise
+    seed: int = 0
+
+
+@dataclass
+class AgentConfig:
+    _target_: str = MISSING
+    name: str = MISSING
+
+
+@dataclass
+class HeuristicAgentConfig(AgentConfig):
+    _target_: str = "llmzero.agents.heuristic.HeuristicAgent"
+    name: str = "heuristic"
+    seed: int = 0
+
+
+@dataclass
+class ClusterConfig:
+    name: str = "local"
+    max_concurrent: int = 1  # phases run at once; >1 needs a backend that can share the hardware
+    gpus_per_phase: int = 0  # for GPU-hour accounting (0 on a CPU)
+    poll_interval_s: float = 0.2
+
+
+@dataclass
+class UCTConfig:
+    c: float = 1.414
+    temperature: float = 0.3
+    w_fail: float = 0.5
+    w_early: float = 0.3
+    fail_forgiven: int = 2
+
+
+@dataclass
+class LimitsConfig:
+    max_evolve_children: int = 2
+    max_debug_children: int = 3
+    max_debug_depth: int = 5
+
+
+@dataclass
+class EarlyStopConfig:
+    enabled: bool = True
+    interval_s: Optional[float] = None  # paper: 900 s; None = use interval_steps only
+    interval_steps: Optional[int] = 10
+    min_evals: int = 2  # validation points the running phase needs before the first check
+
+
+@dataclass
+class SearchConfig:
+    budget: int = 8  # iterations = phases run (paper: 4-16)
+    seed: int = 0
+    dir: Optional[str] = None  # run directory; defaults to Hydra's run dir
+    resume: Optional[str] = None  # continue the search in this directory with its saved config
+    max_gpu_hours: Optional[float] = None
+    max_agent_usd: Optional[float] = None
+    rho_min: float = 0.2  # minimum from-scratch ratio (§3.3)
+    max_steps_per_phase: int = 200
+    display: bool = True
+    uct: UCTConfig = field(default_factory=UCTConfig)
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
+    space: Dict[str, Any] = field(default_factory=dict)  # canonical hyperparameters: name -> HParamSpec fields
+
+
+@dataclass
+class LLMZeroConfig:
+    task: Any = MISSING
+    model: Any = MISSING
+    trainer: Any = MISSING
+    search: Any = MISSING
+    agent: Any = MISSING
+    cluster: Any = MISSING
+    recipe: Any = None
+    hparams: Dict[str, Any] = field(default_factory=dict)  # command-line overrides of θ0
+
+
+def register_configs() -> None:
+    cs = ConfigStore.instance()
+    cs.store(name="llmzero_schema", node=LLMZeroConfig)
+    cs.store(group="task", name="base_task", node=TaskConfig)
+    cs.store(group="model", name="base_model", node=ModelConfig)
+    cs.store(group="trainer", name="base_synthetic", node=SyntheticTrainerConfig)
+    cs.store(group="agent", name="base_heuristic", node=HeuristicAgentConfig)
+    cs.store(group="cluster", name="base_cluster", node=ClusterConfig)
+    cs.store(group="search", name="base_search", node=SearchConfig)

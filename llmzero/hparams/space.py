@@ -1,0 +1,172 @@
+"""The canonical hyperparameter vocabulary: types, bounds, roles, and validation.
+
+Every trainer backend speaks this vocabulary; a backend maps it onto its own knobs
+(GRPOConfig, verl's ppo_trainer.yaml, ...). Keeping one vocabulary is what lets a
+strategy discovered with one backend be replayed with another.
+
+Roles follow the paper's observation (§4.3.2) that capacity parameters accumulate
+along a strategy while regularisation parameters oscillate: the heuristic agent
+never lowers a capacity parameter along a path.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+CAPACITY = "capacity"
+REGULARISATION = "regularisation"
+OTHER = "other"
+ROLES = (CAPACITY, REGULARISATION, OTHER)
+TYPES = ("float", "int", "bool", "str")
+
+
+class HParamError(ValueError):
+    """A hyperparameter value or configuration the search refuses; the message names key, value and what is allowed."""
+
+
+@dataclass(frozen=True)
+class HParamSpec:
+    """One hyperparameter: its type, bounds (inclusive) or choices, default, and role."""
+
+    type: str = "float"
+    low: float | None = None
+    high: float | None = None
+    choices: tuple[Any, ...] | None = None
+    default: Any = None
+    role: str = OTHER
+    log_scale: bool = False
+    fixed_along_path: bool = False
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if self.type not in TYPES:
+            raise HParamError(f"hyperparameter type {self.type!r} is not one of {TYPES}")
+        if self.role not in ROLES:
+            raise HParamError(f"hyperparameter role {self.role!r} is not one of {ROLES}")
+
+    def allowed(self) -> str:
+        if self.choices is not None:
+            return f"one of {list(self.choices)}"
+        if self.type == "bool":
+            return "true or false"
+        lo = "-inf" if self.low is None else _fmt(self.low)
+        hi = "+inf" if self.high is None else _fmt(self.high)
+        return f"a {self.type} in [{lo}, {hi}]"
+
+    def coerce(self, key: str, value: Any) -> Any:
+        """Return `value` converted to this spec's type, or raise HParamError naming the key."""
+        bad = HParamError(f"hyperparameter {key}={value!r} is not valid: expected {self.allowed()}")
+        if self.type == "bool":
+            if isinstance(value, bool):
+                out: Any = value
+            elif isinstance(value, str) and value.lower() in ("true", "false"):
+                out = value.lower() == "true"
+            else:
+                raise bad
+        elif self.type == "int":
+            if isinstance(value, bool):
+                raise bad
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            if isinstance(value, str):
+                try:
+                    value = int(value)
+                except ValueError:
+                    raise bad from None
+            if not isinstance(value, int):
+                raise bad
+            out = value
+        elif self.type == "float":
+            if isinstance(value, bool):
+                raise bad
+            try:
+                out = float(value)
+            except (TypeError, ValueError):
+                raise bad from None
+            if not math.isfinite(out):
+                raise bad
+        else:
+            if not isinstance(value, str):
+                raise bad
+            out = value
+        if self.choices is not None and out not in self.choices:
+            raise bad
+        if self.type in ("int", "float"):
+            if (self.low is not None and out < self.low) or (self.high is not None and out > self.high):
+                raise bad
+        return out
+
+
+def _fmt(x: float) -> str:
+    return f"{x:g}"
+
+
+@dataclass(frozen=True)
+class HParamSpace:
+    """The set of hyperparameters a search may set, keyed by canonical name."""
+
+    specs: Mapping[str, HParamSpec] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, raw: Mapping[str, Mapping[str, Any]]) -> "HParamSpace":
+        specs = {}
+        for key, entry in raw.items():
+            entry = dict(entry)
+            if entry.get("choices") is not None:
+                entry["choices"] = tuple(entry["choices"])
+            try:
+                specs[str(key)] = HParamSpec(**entry)
+            except TypeError as exc:
+                raise HParamError(f"search.space.{key}: {exc}") from None
+        return cls(specs)
+
+    def merged(self, extra: Mapping[str, HParamSpec]) -> "HParamSpace":
+        out = dict(self.specs)
+        out.update(extra)
+        return HParamSpace(out)
+
+    def keys(self) -> list[str]:
+        return list(self.specs)
+
+    def role(self, key: str) -> str:
+        spec = self.specs.get(key)
+        return spec.role if spec else OTHER
+
+    def keys_with_role(self, role: str) -> list[str]:
+        return [k for k, s in self.specs.items() if s.role == role]
+
+    def defaults(self) -> dict[str, Any]:
+        return {k: s.default for k, s in self.specs.items() if s.default is not None}
+
+    def validate(self, hparams: Mapping[str, Any], *, where: str = "hparams") -> dict[str, Any]:
+        """Coerce and check a full configuration; raise one HParamError listing every problem."""
+        problems: list[str] = []
+        out: dict[str, Any] = {}
+        for key, value in hparams.items():
+            spec = self.specs.get(key)
+            if spec is None:
+                problems.append(
+                    f"{where}.{key}={value!r} is not a known hyperparameter; allowed keys: {sorted(self.specs)}"
+                )
+                continue
+            try:
+                out[key] = spec.coerce(f"{where}.{key}", value)
+            except HParamError as exc:
+                problems.append(str(exc))
+        missing = [k for k, s in self.specs.items() if k not in hparams and s.default is None]
+        for key in missing:
+            problems.append(f"{where}.{key} is missing and has no default; expected {self.specs[key].allowed()}")
+        if problems:
+            raise HParamError("; ".join(problems))
+        return out
+
+    def check_transition(self, parent: Mapping[str, Any], child: Mapping[str, Any], *, where: str = "changes") -> None:
+        """Reject changes to parameters fixed along a path (lora_rank: the adapter shape, §3.3)."""
+        for key, spec in self.specs.items():
+            if spec.fixed_along_path and key in parent and key in child and parent[key] != child[key]:
+                raise HParamError(
+                    f"{where}.{key}={child[key]!r} changes a parameter fixed along a strategy path "
+                    f"(parent has {parent[key]!r}); it can only be chosen for a from-scratch phase"
+                )

@@ -1,0 +1,1 @@
+"""Canonical training metrics: names, the per-phase JSONL store, and compact summaries."""

@@ -1,0 +1,219 @@
+"""The search tree: nodes, paths, visit statistics, terminality, debug-chain pruning (§3.2).
+
+Visit counts are derived from node statuses rather than stored, so a tree reloaded
+after a crash can never disagree with itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from .node import Node, NodeKind, NodeStatus
+
+
+@dataclass(frozen=True)
+class TreeLimits:
+    """Appendix B.6 defaults."""
+
+    max_evolve_children: int = 2  # k_max
+    max_debug_children: int = 3
+    max_debug_depth: int = 5
+
+
+@dataclass(frozen=True)
+class VisitStats:
+    """Counts over a node's (unpruned) subtree, the inputs of eq. 8."""
+
+    v_val: int
+    v_fail: int
+    v_early: int
+    v_total: int
+    mean_norm_score: float
+
+
+@dataclass
+class Tree:
+    nodes: dict[int, Node] = field(default_factory=dict)
+    iteration: int = 0  # iterations begun; a node created in iteration t has node.iteration == t
+    next_id: int = 0
+
+    # ---- structure -------------------------------------------------------------------------
+    def add(self, node: Node) -> Node:
+        if node.id in self.nodes:
+            raise ValueError(f"node {node.id} already exists")
+        self.nodes[node.id] = node
+        self.next_id = max(self.next_id, node.id + 1)
+        return node
+
+    def new_id(self) -> int:
+        return self.next_id
+
+    def __getitem__(self, node_id: int) -> Node:
+        return self.nodes[node_id]
+
+    def __iter__(self) -> Iterator[Node]:
+        return iter(sorted(self.nodes.values(), key=lambda n: n.id))
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def root(self) -> Node | None:
+        """The live root: the unpruned node without a parent (a fixed failing root is replaced)."""
+        roots = [n for n in self if n.parent is None and not n.pruned]
+        return roots[0] if roots else None
+
+    def children(self, node_id: int, *, include_pruned: bool = False) -> list[Node]:
+        return [n for n in self if n.parent == node_id and (include_pruned or not n.pruned)]
+
+    def subtree(self, node_id: int, *, include_pruned: bool = False) -> list[Node]:
+        out, stack = [], [self.nodes[node_id]]
+        while stack:
+            node = stack.pop()
+            out.append(node)
+            stack.extend(self.children(node.id, include_pruned=include_pruned))
+        return out
+
+    def ancestors(self, node_id: int) -> list[Node]:
+        """Parent first, root last."""
+        out, cur = [], self.nodes[node_id].parent
+        while cur is not None:
+            out.append(self.nodes[cur])
+            cur = self.nodes[cur].parent
+        return out
+
+    def strategy_path(self, node_id: int) -> list[Node]:
+        """The scratch-to-leaf path ending at node_id: back to the nearest phase trained from scratch."""
+        path = [self.nodes[node_id]]
+        while path[-1].resume_step is not None and path[-1].parent is not None:
+            path.append(self.nodes[path[-1].parent])
+        return list(reversed(path))
+
+    def evolve_children(self, node_id: int) -> list[Node]:
+        """Children that count against the branching limit k_max: scratch injections do not (§3.3)."""
+        return [c for c in self.children(node_id) if c.kind != NodeKind.SCRATCH]
+
+    def debug_children(self, node_id: int) -> list[Node]:
+        return [c for c in self.children(node_id) if c.kind == NodeKind.DEBUG and c.debug_of == node_id]
+
+    def debug_depth(self, node_id: int) -> int:
+        """How many debug hops separate this node from the original failure (0 for a non-debug node)."""
+        depth, node = 0, self.nodes[node_id]
+        while node.kind == NodeKind.DEBUG and node.debug_of is not None and node.reparented_from is None:
+            depth += 1
+            node = self.nodes[node.debug_of]
+        return depth
+
+    def debug_chain_origin(self, node_id: int) -> Node:
+        """The oldest ancestor in the debug chain: the first failed node that this node's chain tries to fix."""
+        node = self.nodes[node_id]
+        while node.kind == NodeKind.DEBUG and node.debug_of is not None and node.reparented_from is None:
+            node = self.nodes[node.debug_of]
+        return node
+
+    # ---- scores and visits ---------------------------------------------------------------
+    def validated(self) -> list[Node]:
+        return [n for n in self if n.validated and not n.pruned]
+
+    def score_range(self) -> tuple[float, float] | None:
+        scores = [n.best_val for n in self.validated()]
+        return (min(scores), max(scores)) if scores else None
+
+    def normalised_score(self, node: Node) -> float:
+        """ŝ of eq. 7 over every validated score in the tree; 0 for a node without a score."""
+        from .uct import normalise
+
+        rng = self.score_range()
+        if rng is None or not node.validated:
+            return 0.0
+        return normalise(node.best_val, *rng)
+
+    def visit_stats(self, node_id: int) -> VisitStats:
+        """Eq. 8's counts over the unpruned subtree of node_id.
+
+        A phase still in flight counts as a visit that has not validated yet (a virtual loss),
+        so concurrent selections spread out instead of piling onto one branch.
+        Early-stopped phases that reached a validation score count both as validated (their
+        score is real, §3.5) and as early stops (penalised by w_e).
+        """
+        v_val = v_fail = v_early = v_total = 0
+        norm_scores = []
+        for n in self.subtree(node_id):
+            if n.status == NodeStatus.PENDING and n.started_at is None:
+                continue  # created but never launched: not a visit yet
+            v_total += 1
+            if n.status == NodeStatus.FAILED:
+                v_fail += 1
+            if n.status == NodeStatus.EARLY_STOPPED:
+                v_early += 1
+            if n.validated:
+                v_val += 1
+                norm_scores.append(self.normalised_score(n))
+        mean = sum(norm_scores) / len(norm_scores) if norm_scores else 0.0
+        return VisitStats(v_val, v_fail, v_early, v_total, mean)
+
+    def best_node(self) -> Node | None:
+        """Highest best validation score; ties go to the earlier node (cheaper, found first)."""
+        cands = self.validated()
+        return max(cands, key=lambda n: (n.best_val, -n.id)) if cands else None
+
+    def count_kind(self, *kinds: str) -> int:
+        return sum(1 for n in self if n.kind in kinds and not n.pruned)
+
+    # ---- terminality (§3.2) -----------------------------------------------------------------
+    def can_expand(self, node: Node, limits: TreeLimits) -> bool:
+        """Whether this node can still get a new child of its own (evolve, or debug when failed)."""
+        if node.pruned or not node.finished:
+            return False
+        if node.status == NodeStatus.FAILED:
+            return (
+                not node.unfixable
+                and len(self.debug_children(node.id)) < limits.max_debug_children
+                and self.debug_depth(node.id) < limits.max_debug_depth
+            )
+        if not node.checkpoints:
+            return False  # nothing to resume from
+        return len(self.evolve_children(node.id)) < limits.max_evolve_children
+
+    def is_terminal(self, node_id: int, limits: TreeLimits) -> bool:
+        """Terminal when it cannot get more children and every child is terminal; propagates upward."""
+        node = self.nodes[node_id]
+        if node.pruned:
+            return True
+        if node.status in NodeStatus.IN_FLIGHT:
+            return False
+        if self.can_expand(node, limits):
+            return False
+        return all(self.is_terminal(c.id, limits) for c in self.children(node_id))
+
+    # ---- debug success: reparent and prune (§3.2) -------------------------------------------
+    def lift_fixed_debug(self, node_id: int) -> Node | None:
+        """A debug node that succeeded becomes a sibling of the chain's oldest failure; the chain is pruned.
+
+        Returns the pruned origin, or None when node_id is not a debug node in a chain.
+        """
+        node = self.nodes[node_id]
+        if node.kind != NodeKind.DEBUG or node.reparented_from is not None or node.debug_of is None:
+            return None
+        origin = self.debug_chain_origin(node_id)
+        node.reparented_from = node.parent
+        node.parent = origin.parent
+        for n in self.subtree(origin.id):
+            if n.id != node_id:
+                n.pruned = True
+        return origin
+
+    # ---- persistence --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "iteration": self.iteration,
+            "next_id": self.next_id,
+            "nodes": [n.to_dict() for n in self],
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> "Tree":
+        tree = cls(iteration=int(raw.get("iteration", 0)), next_id=int(raw.get("next_id", 0)))
+        for entry in raw.get("nodes", []):
+            tree.add(Node.from_dict(entry))
+        return tree
