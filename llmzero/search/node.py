@@ -43,7 +43,9 @@ class Node:
     parent: int | None
     kind: str
     hparams: dict[str, Any]
-    resume_step: int | None = None  # step of the parent's checkpoint to load; None = from scratch
+    resume_step: int | None = None  # step of resume_from's checkpoint to load; None = from scratch
+    resume_from: int | None = None  # node whose checkpoint this phase loads (the parent, or for a
+    # debug node the failed node's own source), None = from scratch
     status: str = NodeStatus.PENDING
     iteration: int = 0
     global_offset: int = 0  # steps already trained along the path before this phase

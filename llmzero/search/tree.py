@@ -83,10 +83,14 @@ class Tree:
         return out
 
     def strategy_path(self, node_id: int) -> list[Node]:
-        """The scratch-to-leaf path ending at node_id: back to the nearest phase trained from scratch."""
+        """The scratch-to-leaf path ending at node_id, following checkpoint loads back to a from-scratch phase.
+
+        Follows resume_from rather than parent: a debug node hangs under the failure it fixes
+        but loads the same checkpoint the failed phase loaded.
+        """
         path = [self.nodes[node_id]]
-        while path[-1].resume_step is not None and path[-1].parent is not None:
-            path.append(self.nodes[path[-1].parent])
+        while path[-1].resume_from is not None:
+            path.append(self.nodes[path[-1].resume_from])
         return list(reversed(path))
 
     def evolve_children(self, node_id: int) -> list[Node]:

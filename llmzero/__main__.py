@@ -1,0 +1,48 @@
+"""`python -m llmzero [overrides]`: run (or resume) an adaptive-strategy search."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from .config.schema import register_configs
+from .paths import conf_dir
+
+register_configs()
+
+
+def _task(cfg: DictConfig) -> None:
+    from hydra.errors import InstantiationException
+
+    from .app import ConfigError, load_resumed_config, run_search
+    from .hparams.space import HParamError
+    from .state.lock import SearchLockedError
+
+    try:
+        hc = HydraConfig.get()
+        if cfg.search.resume:
+            cfg = load_resumed_config(cfg, list(hc.overrides.task))
+            search_dir = Path(cfg.search.dir)
+        else:
+            search_dir = Path(cfg.search.dir) if cfg.search.dir else Path(hc.runtime.output_dir)
+        run_search(cfg, search_dir.resolve())
+    except (ConfigError, HParamError, SearchLockedError, InstantiationException) as exc:
+        print(f"llmzero: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        print("llmzero: interrupted; state is saved — rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+
+
+@hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)
+def main(cfg: DictConfig) -> None:
+    OmegaConf.set_readonly(cfg, False)
+    _task(cfg)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""Validation of agent answers before anything runs.
+
+An agent (LLM or rule-based) is untrusted input: every change is checked against the
+hyperparameter space, the fixed-along-path rule, the parent's checkpoints and the trainer's
+own constraints. The error message names the key, the value and what is allowed, so it can
+be shown to an LLM on a retry (issue: LLM agents) or to a user.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..hparams.space import HParamError, HParamSpace
+from .base import ErrorFix, Proposal
+
+
+class ProposalError(HParamError):
+    """An agent answer outside the schema or bounds."""
+
+
+@dataclass(frozen=True)
+class ValidatedPlan:
+    hparams: dict[str, Any]  # the child's full configuration
+    resume_step: int | None
+    max_steps: int
+
+
+def _apply_changes(parent: Mapping[str, Any], changes: Mapping[str, Any], space: HParamSpace) -> dict[str, Any]:
+    if not isinstance(changes, Mapping):
+        raise ProposalError(f"changes={changes!r} must be a mapping of hyperparameter name to value")
+    problems = []
+    out = dict(parent)
+    for key, value in changes.items():
+        spec = space.specs.get(key)
+        if spec is None:
+            problems.append(f"changes.{key}={value!r} is not a known hyperparameter; allowed keys: {sorted(space.specs)}")
+            continue
+        try:
+            out[key] = spec.coerce(f"changes.{key}", value)
+        except HParamError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ProposalError("; ".join(problems))
+    return out
+
+
+def resolve_max_steps(hparams: Mapping[str, Any], requested: int | None, steps_per_epoch: int, cap: int) -> int:
+    """Phase length: an explicit request, else hparams.max_steps, else epochs × steps per epoch; capped."""
+    if requested is None and int(hparams.get("max_steps", 0) or 0) > 0:
+        requested = int(hparams["max_steps"])
+    if requested is None:
+        requested = max(1, round(float(hparams.get("epochs", 1.0)) * steps_per_epoch))
+    if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1 or requested > cap:
+        raise ProposalError(
+            f"max_steps={requested!r} is not valid: expected an int in [1, {cap}] (search.max_steps_per_phase)"
+        )
+    return requested
+
+
+def validate_proposal(
+    proposal: Proposal,
+    *,
+    parent_hparams: Mapping[str, Any],
+    space: HParamSpace,
+    parent_checkpoints: list[int],
+    scratch: bool,
+    steps_per_epoch: Callable[[Mapping[str, Any]], int],
+    max_steps_cap: int,
+    trainer_check: Callable[[dict[str, Any]], list[str]],
+) -> ValidatedPlan:
+    hparams = _apply_changes(parent_hparams, proposal.changes, space)
+    hparams = space.validate(hparams, where="hparams")
+    resume = proposal.resume_step
+    if scratch and resume is not None:
+        raise ProposalError(
+            f"resume_step={resume!r} is not allowed for a from-scratch phase: checkpoint information is withheld; use null"
+        )
+    if resume is not None:
+        if isinstance(resume, bool) or not isinstance(resume, int) or resume not in parent_checkpoints:
+            raise ProposalError(
+                f"resume_step={resume!r} is not a checkpoint of the parent; available steps: {parent_checkpoints} (or null for from scratch)"
+            )
+        # Only the adapter is checkpointed, so its shape (lora_rank) must match the parent's (§3.3).
+        space.check_transition(parent_hparams, hparams)
+    max_steps = resolve_max_steps(hparams, proposal.max_steps, steps_per_epoch(hparams), max_steps_cap)
+    problems = trainer_check(hparams)
+    if problems:
+        raise ProposalError("; ".join(problems))
+    return ValidatedPlan(hparams=hparams, resume_step=resume, max_steps=max_steps)
+
+
+def validate_fix(
+    fix: ErrorFix,
+    *,
+    failed_hparams: Mapping[str, Any],
+    space: HParamSpace,
+    steps_per_epoch: Callable[[Mapping[str, Any]], int],
+    max_steps_cap: int,
+    trainer_check: Callable[[dict[str, Any]], list[str]],
+) -> ValidatedPlan:
+    hparams = _apply_changes(failed_hparams, fix.changes, space)
+    hparams = space.validate(hparams, where="hparams")
+    space.check_transition(failed_hparams, hparams)
+    max_steps = resolve_max_steps(hparams, fix.max_steps, steps_per_epoch(hparams), max_steps_cap)
+    problems = trainer_check(hparams)
+    if problems:
+        raise ProposalError("; ".join(problems))
+    return ValidatedPlan(hparams=hparams, resume_step=None, max_steps=max_steps)

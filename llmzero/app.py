@@ -1,0 +1,150 @@
+"""Build a search from a composed config and run it: the body of `python -m llmzero`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from rich.console import Console
+
+from .agents.heuristic import HeuristicAgent
+from .execution.early_stop import StopSchedule
+from .hparams.space import HParamError, HParamSpace, HParamSpec
+from .reports.live import make_display
+from .reports.tables import node_table, path_table, tree_view, fmt_score
+from .search.engine import SearchEngine, SearchResult, SearchSettings
+from .search.tree import Tree, TreeLimits
+from .search.uct import UCTParams
+from .state.atomic import write_text_atomic
+from .state.lock import SearchLock
+from .state.rundir import RunDir
+from .strategy.recipe import phase_lengths
+
+# Settings that define *which* search a directory holds; the budget and caps may change on resume.
+IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed")
+RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
+                       "search.early_stop", "cluster.poll_interval_s")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def _select(cfg: DictConfig, key: str) -> Any:
+    node = OmegaConf.select(cfg, key)
+    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
+
+
+def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+    """search.resume=<dir>: the saved config is authoritative; only budget-like overrides apply."""
+    rundir = RunDir(Path(cfg.search.resume))
+    if not rundir.config_file.exists():
+        raise ConfigError(f"search.resume={cfg.search.resume!r}: no saved search there ({rundir.config_file} is missing)")
+    saved = OmegaConf.load(rundir.config_file)
+    for ov in overrides:
+        key = ov.split("=", 1)[0].lstrip("+~")
+        if any(key == k or key.startswith(k + ".") for k in RESUMABLE_OVERRIDES):
+            OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=True)
+    OmegaConf.update(saved, "search.dir", str(rundir.root))
+    OmegaConf.update(saved, "search.resume", None)
+    return saved
+
+
+def check_same_search(saved: DictConfig, cfg: DictConfig, directory: Path) -> None:
+    for key in IDENTITY_KEYS:
+        a, b = _select(saved, key), _select(cfg, key)
+        if a != b:
+            raise ConfigError(
+                f"search directory {directory} holds a search with a different {key} "
+                f"({_short(a)} there, {_short(b)} now). Continue it with search.resume={directory}, "
+                f"or start a new search with search.dir=<new path>."
+            )
+
+
+def _short(x: Any, n: int = 120) -> str:
+    s = repr(x)
+    return s if len(s) <= n else s[: n - 3] + "..."
+
+
+def build_space(cfg: DictConfig, trainer: Any) -> HParamSpace:
+    space = HParamSpace.from_config(OmegaConf.to_container(cfg.search.space, resolve=True))
+    extra = trainer.extra_hparams() if hasattr(trainer, "extra_hparams") else {}
+    clash = sorted(set(extra) & set(space.specs))
+    if clash:
+        raise ConfigError(f"trainer.extra_hparams redefines canonical hyperparameters {clash}; rename them")
+    return space.merged({k: v if isinstance(v, HParamSpec) else HParamSpec(**v) for k, v in extra.items()})
+
+
+def root_hparams(cfg: DictConfig, space: HParamSpace) -> dict[str, Any]:
+    """θ0: space defaults, then task, model and command-line overrides (later wins)."""
+    out = space.defaults()
+    for where in ("task.hparams", "model.hparams", "hparams"):
+        layer = _select(cfg, where) or {}
+        unknown = sorted(set(layer) - set(space.specs))
+        if unknown:
+            raise HParamError(f"{where}: unknown hyperparameter(s) {unknown}; allowed keys: {sorted(space.specs)}")
+        out.update(layer)
+    return space.validate(out, where="hparams")
+
+
+def settings_from(cfg: DictConfig) -> SearchSettings:
+    s, es = cfg.search, cfg.search.early_stop
+    if s.budget < 1:
+        raise ConfigError(f"search.budget={s.budget} is not valid: expected an int ≥ 1")
+    if not 0.0 <= s.rho_min <= 1.0:
+        raise ConfigError(f"search.rho_min={s.rho_min} is not valid: expected a float in [0, 1]")
+    if cfg.cluster.max_concurrent < 1:
+        raise ConfigError(f"cluster.max_concurrent={cfg.cluster.max_concurrent} is not valid: expected an int ≥ 1")
+    return SearchSettings(
+        budget=s.budget, seed=s.seed, rho_min=s.rho_min, max_steps_per_phase=s.max_steps_per_phase,
+        eval_every=cfg.trainer.eval_every, save_every=cfg.trainer.save_every,
+        concurrency=cfg.cluster.max_concurrent, gpus_per_phase=cfg.cluster.gpus_per_phase,
+        poll_interval_s=cfg.cluster.poll_interval_s, max_gpu_hours=s.max_gpu_hours, max_agent_usd=s.max_agent_usd,
+        uct=UCTParams(**OmegaConf.to_container(s.uct)), limits=TreeLimits(**OmegaConf.to_container(s.limits)),
+        stop_schedule=StopSchedule(enabled=es.enabled, interval_s=es.interval_s, interval_steps=es.interval_steps,
+                                   min_evals=es.min_evals),
+    )
+
+
+def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None) -> SearchResult:
+    console = console or Console(highlight=False)
+    rundir = RunDir(search_dir)
+    with SearchLock(search_dir):
+        if rundir.config_file.exists():
+            check_same_search(OmegaConf.load(rundir.config_file), cfg, search_dir)
+        trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
+                              _convert_="all")
+        agent = instantiate(cfg.agent, _convert_="all")
+        space = build_space(cfg, trainer)
+        theta0 = root_hparams(cfg, space)
+        settings = settings_from(cfg)
+        write_text_atomic(rundir.config_file, OmegaConf.to_yaml(cfg, resolve=True))
+        if rundir.exists():
+            tree, meta = rundir.load_tree()
+            console.print(f"resuming search in {search_dir}: {len(tree)} nodes, iteration {tree.iteration}")
+        else:
+            tree, meta = Tree(), {}
+        meta.update({"search_id": search_dir.name, "search_dir": str(search_dir), "task": cfg.task.name,
+                     "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": cfg.agent.name})
+        fallback = None if isinstance(agent, HeuristicAgent) else HeuristicAgent(seed=cfg.search.seed)
+        engine = SearchEngine(rundir=rundir, tree=tree, space=space, trainer=trainer, agent=agent,
+                              fallback_agent=fallback, root_hparams=theta0, settings=settings,
+                              display=make_display(cfg.search.display), meta=meta)
+        result = engine.run()
+    print_summary(result, rundir, console)
+    return result
+
+
+def print_summary(result: SearchResult, rundir: RunDir, console: Console) -> None:
+    console.print(tree_view(result.tree))
+    console.print(node_table(result.tree))
+    if result.best is None:
+        console.print(f"[red]no phase produced a validation score[/] ({result.stop_reason})")
+        return
+    console.print(path_table(result.path, phase_lengths(result.path)))
+    arrow = " → ".join(f"#{n.id}" for n in result.path)
+    console.print(f"best path: {arrow}   val {fmt_score(result.best.best_val)}   "
+                  f"test {fmt_score(result.best.test_score)}   ({result.stop_reason})")
+    console.print(f"recipe: {rundir.recipe_file}\ntree:   {rundir.tree_file}")

@@ -1,0 +1,93 @@
+"""Rich renderables shared by the live display and the final summary: node table, tree, best path."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from rich.tree import Tree as RichTree
+
+from ..search.node import Node, NodeStatus
+from ..search.tree import Tree
+
+STATUS_STYLE = {
+    NodeStatus.PENDING: ("…", "dim"),
+    NodeStatus.RUNNING: ("▶", "bold cyan"),
+    NodeStatus.COMPLETED: ("✓", "green"),
+    NodeStatus.EARLY_STOPPED: ("■", "yellow"),
+    NodeStatus.FAILED: ("✗", "red"),
+}
+
+
+def fmt_score(x: float | None) -> str:
+    return "-" if x is None else f"{x:.3f}"
+
+
+def node_label(node: Node, best_id: int | None) -> Text:
+    icon, style = STATUS_STYLE.get(node.status, ("?", ""))
+    label = Text(f"{icon} #{node.id} {node.kind}", style=style)
+    if node.resume_from is not None and node.resume_step is not None:
+        label.append(f" @#{node.resume_from}:{node.resume_step}", style="dim")
+    label.append(f"  val {fmt_score(node.best_val)}")
+    if node.status == NodeStatus.RUNNING:
+        label.append(f"  step {node.steps_done}/{node.max_steps}", style="cyan")
+    if node.changes:
+        label.append("  " + ", ".join(f"{k}={_short(v)}" for k, v in list(node.changes.items())[:4]), style="dim")
+    if node.id == best_id:
+        label.append("  ★ best", style="bold magenta")
+    if node.pruned:
+        label.append("  (pruned)", style="dim strike")
+    return label
+
+
+def _short(v: Any) -> str:
+    return f"{v:.3g}" if isinstance(v, float) else str(v)
+
+
+def tree_view(tree: Tree, title: str = "search tree") -> RichTree:
+    best = tree.best_node()
+    best_id = best.id if best else None
+    out = RichTree(Text(title, style="bold"))
+
+    def add(parent_view: RichTree, node: Node) -> None:
+        view = parent_view.add(node_label(node, best_id))
+        for child in tree.children(node.id, include_pruned=True):
+            add(view, child)
+
+    for node in tree:
+        if node.parent is None:
+            add(out, node)
+    return out
+
+
+def node_table(tree: Tree, title: str = "Per-node results") -> Table:
+    """Columns as in the paper's Tables 18-21, plus kind, parent and cost."""
+    table = Table(title=title, title_justify="left")
+    for col, kw in [("node", {"justify": "right"}), ("kind", {}), ("parent", {"justify": "right"}),
+                    ("status", {}), ("best val", {"justify": "right"}), ("best step", {"justify": "right"}),
+                    ("test", {"justify": "right"}), ("steps", {"justify": "right"}),
+                    ("wall s", {"justify": "right"}), ("GPU-h", {"justify": "right"}),
+                    ("agent $", {"justify": "right"}), ("diagnosis", {"max_width": 48})]:
+        table.add_column(col, **kw)
+    for n in tree:
+        _, style = STATUS_STYLE.get(n.status, ("", ""))
+        table.add_row(
+            str(n.id), n.kind, "-" if n.parent is None else str(n.parent),
+            Text(n.status + (" (pruned)" if n.pruned else ""), style=style),
+            fmt_score(n.best_val), "-" if n.best_step is None else str(n.best_step), fmt_score(n.test_score),
+            f"{n.steps_done}/{n.max_steps}", f"{n.cost.wall_s:.1f}", f"{n.cost.gpu_s / 3600:.3f}",
+            f"{n.cost.agent_usd:.3f}", (n.error or n.diagnosis or "")[:200],
+        )
+    return table
+
+
+def path_table(path: list[Node], lengths: list[int]) -> Table:
+    table = Table(title="Best strategy (scratch-to-leaf path)", title_justify="left")
+    for col in ("phase", "node", "global steps", "best val", "changes", "diagnosis"):
+        table.add_column(col, max_width=60 if col == "diagnosis" else None)
+    for i, (node, length) in enumerate(zip(path, lengths), start=1):
+        changes = ", ".join(f"{k}={_short(v)}" for k, v in node.changes.items()) or ("(θ0)" if i == 1 else "(none)")
+        table.add_row(str(i), f"#{node.id}", f"{node.global_offset}-{node.global_offset + length}",
+                      fmt_score(node.best_val), changes, node.diagnosis[:300])
+    return table

@@ -1,0 +1,177 @@
+"""Turning a selected action into a new phase: ask the agent, validate, build the node.
+
+Lines 5-10 of Algorithm 1: error analyzer for a failed parent, proposer otherwise, then
+CreateChild with the checkpoint step. Agent answers are validated before anything runs;
+an invalid answer from a non-fallback agent is replaced by the fallback agent's and the
+node records it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from ..agents.base import Agent, ErrorContext, ErrorFix, Proposal, ProposalContext
+from ..agents.validation import ProposalError, ValidatedPlan, validate_fix, validate_proposal
+from ..hparams.space import HParamSpace
+from ..metrics.store import MetricSeries
+from ..state.rundir import RunDir
+from .node import Cost, Node, NodeKind
+from .selection import Action, ActionKind
+from .tree import Tree
+
+
+@dataclass
+class PlanningContext:
+    tree: Tree
+    rundir: RunDir
+    space: HParamSpace
+    agent: Agent
+    fallback: Agent | None
+    root_hparams: dict[str, Any]
+    steps_per_epoch: Callable[[dict[str, Any]], int]
+    trainer_check: Callable[[dict[str, Any]], list[str]]
+    max_steps_cap: int
+    budget_left: int
+
+
+class Unfixable(Exception):
+    """The error analyzer gave up on a failed node; no phase is created this round."""
+
+
+def plan_node(action: Action, ctx: PlanningContext) -> Node:
+    tree = ctx.tree
+    node_id = tree.new_id()
+    if action.kind == ActionKind.ROOT:
+        from ..agents.validation import resolve_max_steps
+
+        hparams = ctx.space.validate(ctx.root_hparams, where="hparams")
+        problems = ctx.trainer_check(hparams)
+        if problems:
+            raise ProposalError("root configuration: " + "; ".join(problems))
+        max_steps = resolve_max_steps(hparams, None, ctx.steps_per_epoch(hparams), ctx.max_steps_cap)
+        node = Node(id=node_id, parent=None, kind=NodeKind.ROOT, hparams=hparams, max_steps=max_steps,
+                    diagnosis="default configuration θ0", agent="config")
+        _record(ctx, node, {"action": "root", "hparams": hparams}, {"max_steps": max_steps})
+        return node
+
+    parent = tree[action.node]
+    if action.kind == ActionKind.DEBUG:
+        return _plan_debug(node_id, parent, action, ctx)
+
+    scratch = action.kind == ActionKind.SCRATCH
+    parent_dir = ctx.rundir.node_dir(parent.id)
+    pctx = ProposalContext(
+        parent=parent,
+        parent_metrics=MetricSeries.load(parent_dir / "metrics.jsonl"),
+        parent_checkpoints=[] if scratch else list(parent.checkpoints),
+        path=tree.strategy_path(parent.id),
+        best_val=(tree.best_node().best_val if tree.best_node() else None),
+        space=ctx.space,
+        scratch=scratch,
+        steps_per_epoch=ctx.steps_per_epoch(parent.hparams),
+        default_max_steps=parent.max_steps,
+        max_steps_cap=ctx.max_steps_cap,
+        budget_left=ctx.budget_left,
+        plots=sorted(str(p) for p in parent_dir.glob("*.png")),
+    )
+
+    def check(p: Proposal) -> ValidatedPlan:
+        return validate_proposal(
+            p, parent_hparams=parent.hparams, space=ctx.space, parent_checkpoints=pctx.parent_checkpoints,
+            scratch=scratch, steps_per_epoch=ctx.steps_per_epoch, max_steps_cap=ctx.max_steps_cap,
+            trainer_check=ctx.trainer_check,
+        )
+
+    proposal, plan, cost, note = _ask(lambda a: a.propose(pctx), check, ctx)
+    resume_from = None if plan.resume_step is None else parent.id
+    node = Node(
+        id=node_id,
+        parent=parent.id,
+        kind=NodeKind.SCRATCH if scratch else NodeKind.EVOLVE,
+        hparams=plan.hparams,
+        resume_step=plan.resume_step,
+        resume_from=resume_from,
+        global_offset=(parent.global_offset + plan.resume_step) if resume_from is not None else 0,
+        max_steps=plan.max_steps,
+        diagnosis=proposal.diagnosis,
+        rationale=proposal.rationale,
+        observations=[o if isinstance(o, dict) else o.__dict__ for o in proposal.observations],
+        changes={k: plan.hparams[k] for k in plan.hparams if plan.hparams[k] != parent.hparams.get(k)},
+        agent=proposal.agent + note,
+        cost=cost,
+    )
+    _record(ctx, node, {"action": action.kind, "parent": parent.id, "scratch": scratch,
+                        "parent_checkpoints": pctx.parent_checkpoints, "selection_trace": action.trace},
+            proposal.to_dict())
+    return node
+
+
+def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext) -> Node:
+    fdir = ctx.rundir.node_dir(failed.id)
+    ectx = ErrorContext(
+        node=failed, error=failed.error or "", log_tail=_tail(fdir / "log.txt"), space=ctx.space,
+        metrics=MetricSeries.load(fdir / "metrics.jsonl"),
+    )
+
+    def check(fix: ErrorFix) -> ValidatedPlan:
+        if not fix.fixable:
+            return ValidatedPlan(hparams=dict(failed.hparams), resume_step=None, max_steps=failed.max_steps)
+        return validate_fix(fix, failed_hparams=failed.hparams, space=ctx.space,
+                            steps_per_epoch=ctx.steps_per_epoch, max_steps_cap=ctx.max_steps_cap,
+                            trainer_check=ctx.trainer_check)
+
+    fix, plan, cost, note = _ask(lambda a: a.analyze_error(ectx), check, ctx)
+    if not fix.fixable:
+        failed.unfixable = True
+        failed.cost = failed.cost.add(cost)
+        ctx.rundir.log_event("unfixable", node=failed.id, diagnosis=fix.diagnosis)
+        raise Unfixable(fix.diagnosis)
+    node = Node(
+        id=node_id,
+        parent=failed.id,
+        kind=NodeKind.DEBUG,
+        hparams=plan.hparams,
+        resume_step=failed.resume_step,
+        resume_from=failed.resume_from,  # retry from the same starting point as the failed phase
+        global_offset=failed.global_offset,
+        max_steps=plan.max_steps,
+        diagnosis=fix.diagnosis,
+        rationale=fix.rationale,
+        changes={k: plan.hparams[k] for k in plan.hparams if plan.hparams[k] != failed.hparams.get(k)},
+        agent=fix.agent + note,
+        debug_of=failed.id,
+        cost=cost,
+    )
+    _record(ctx, node, {"action": "debug", "failed": failed.id, "error": failed.error,
+                        "selection_trace": action.trace}, fix.to_dict())
+    return node
+
+
+def _ask(call, check, ctx: PlanningContext):
+    """Ask the agent; on an invalid answer, ask the fallback agent and say so."""
+    cost = Cost()
+    answer = call(ctx.agent)
+    cost = cost.add(answer.cost)
+    try:
+        return answer, check(answer), cost, ""
+    except ProposalError as exc:
+        if ctx.fallback is None or ctx.fallback is ctx.agent:
+            raise
+        answer = call(ctx.fallback)
+        cost = cost.add(answer.cost)
+        return answer, check(answer), cost, f" (fallback after invalid answer from {ctx.agent.name}: {exc})"
+
+
+def _record(ctx: PlanningContext, node: Node, inputs: dict[str, Any], output: dict[str, Any]) -> None:
+    ctx.rundir.write_node_file(node.id, "proposal.json", {
+        "node": node.id, "created_at": time.time(), "agent": node.agent, "input": inputs, "output": output,
+    })
+
+
+def _tail(path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""

@@ -1,0 +1,1 @@
+"""The search directory on disk: atomic journal, lock, per-node files."""
