@@ -85,7 +85,7 @@ def root_hparams(cfg: DictConfig, space: HParamSpace) -> dict[str, Any]:
         unknown = sorted(set(layer) - set(space.specs))
         if unknown:
             raise HParamError(f"{where}: unknown hyperparameter(s) {unknown}; allowed keys: {sorted(space.specs)}")
-        out.update(layer)
+        out.update({k: v for k, v in layer.items() if v is not None})
     return space.validate(out, where="hparams")
 
 

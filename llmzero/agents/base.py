@@ -88,6 +88,7 @@ class ProposalContext:
     max_steps_cap: int
     budget_left: int  # iterations left after this one
     plots: list[str] = field(default_factory=list)  # PNG paths of the parent's curves, for multimodal agents
+    node_id: int = -1  # id the proposed phase will get
 
 
 @dataclass

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional
 
 from hydra.core.config_store import ConfigStore
-from omegaconf import MISSING
+from omegaconf import MISSING, OmegaConf
 
 
 @dataclass
@@ -128,7 +128,15 @@ class LLMZeroConfig:
     hparams: Dict[str, Any] = field(default_factory=dict)  # command-line overrides of θ0
 
 
+def _run_dir(search_dir: Optional[str], resume: Optional[str], default: str) -> str:
+    """Hydra's run dir is the search directory: explicit search.dir, else the one being resumed, else a
+    name derived from the choices, so re-running the same command finds the same search."""
+    return search_dir or resume or default
+
+
 def register_configs() -> None:
+    if not OmegaConf.has_resolver("llmzero.run_dir"):
+        OmegaConf.register_new_resolver("llmzero.run_dir", _run_dir)
     cs = ConfigStore.instance()
     cs.store(name="llmzero_schema", node=LLMZeroConfig)
     cs.store(group="task", name="base_task", node=TaskConfig)

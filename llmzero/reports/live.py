@@ -43,7 +43,11 @@ class PlainDisplay:
         self.console.print(f"    node {node.id}: step {node.steps_done}/{node.max_steps}, best val {fmt_score(node.best_val)}")
 
     def phase_finished(self, engine: Any, node: Node) -> None:
-        extra = f" — {node.stop_reason[:100]}" if node.stop_reason else (f" — {(node.error or '')[:100]}" if node.error else "")
+        extra = ""
+        if node.status == "early_stopped" and node.stop_reason:
+            extra = f" — {node.stop_reason[:160]}"
+        elif node.error:
+            extra = f" — {node.error.splitlines()[0][:160]}"
         self.console.print(f"    node {node.id} {node.status}: best val {fmt_score(node.best_val)} at step "
                            f"{node.best_step}{extra}")
 

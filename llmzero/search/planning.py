@@ -67,7 +67,7 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         parent_metrics=MetricSeries.load(parent_dir / "metrics.jsonl"),
         parent_checkpoints=[] if scratch else list(parent.checkpoints),
         path=tree.strategy_path(parent.id),
-        best_val=(tree.best_node().best_val if tree.best_node() else None),
+        best_val=best.best_val if (best := tree.best_node()) else None,
         space=ctx.space,
         scratch=scratch,
         steps_per_epoch=ctx.steps_per_epoch(parent.hparams),
@@ -75,6 +75,7 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         max_steps_cap=ctx.max_steps_cap,
         budget_left=ctx.budget_left,
         plots=sorted(str(p) for p in parent_dir.glob("*.png")),
+        node_id=node_id,
     )
 
     def check(p: Proposal) -> ValidatedPlan:

@@ -58,8 +58,8 @@ class RunDir:
             write_text_atomic(path, str(data))
         return path
 
-    def log_event(self, kind: str, **fields: Any) -> None:
+    def log_event(self, event: str, **fields: Any) -> None:
         """Append-only history of decisions (selection traces, stops, fixes) for debugging a search."""
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.events_file, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"t": time.time(), "event": kind, **fields}, default=str) + "\n")
+            fh.write(json.dumps({"t": time.time(), "event": event, **fields}, default=str) + "\n")

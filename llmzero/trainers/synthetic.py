@@ -1,0 +1,385 @@
+"""SyntheticTrainer: a SIMULATOR backend, not a trainer.
+
+This is a test double and dry-run tool. No model is trained: each "phase" advances a tiny
+latent state (skill, entropy, KL drift from the base model) with hand-written dynamics so
+that metric curves react plausibly to the hyperparameters: plateaus at low learning rate,
+KL blow-ups at high learning rate, entropy collapse at low temperature, truncation when
+response_length is too short, OOM and NaN failures. It exists to exercise the search, the
+agents and the early stopper end to end in seconds. Scores it produces say nothing about
+how good a search strategy is on real models.
+
+Determinism: every random draw comes from `random.Random` seeded by a hash of (trainer
+seed, node id, phase seed, step), so the same spec gives the same metrics, and a phase
+resumed from its own checkpoint replays exactly the steps it would have run.
+
+On resume_own, records after the checkpoint step are dropped from metrics.jsonl and the new
+handle's poll() returns the whole file from the start (the search may have lost its copy).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import random
+import threading
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from ..hparams.space import HParamSpec
+from ..metrics import names as N
+from ..metrics.store import MetricSeries, MetricsTail, append_record, read_records
+from ..search.node import NodeStatus
+from ..state.atomic import read_json, write_json_atomic, write_text_atomic
+from .base import PhaseResult, PhaseSpec, checkpoint_dir, list_checkpoints, mark_checkpoint_complete
+
+# Fallbacks mirroring conf/search/default.yaml, for specs that omit a key.
+DEFAULTS: dict[str, Any] = {
+    "learning_rate": 1e-5, "kl_coef": 1e-3, "temperature": 1.0, "clip_ratio_low": 0.2,
+    "clip_ratio_high": 0.2, "grad_clip": 1.0, "entropy_coef": 0.0, "batch_size": 32, "rollouts": 4,
+    "epochs": 1.0, "max_steps": 0, "response_length": 1024, "norm_adv_by_std": True, "lora_rank": 64,
+}
+NEEDED_LENGTH = {"arithmetic": 48}  # tokens a full solution needs; unknown tasks get 48
+LR_OPT = 5e-5  # centre of the log-scale learning-rate bell
+BASE_ENTROPY = 1.0
+CEILING = 0.9
+RATE = 0.1  # fraction of the remaining gap closed per step at the optimum
+
+
+def _seed(*parts: Any) -> int:
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:8], "big")
+
+
+def _clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
+    return max(lo, min(hi, x))
+
+
+def _plain(x: Any) -> Any:
+    """Hydra hands over DictConfig unless _convert_ is set; the simulator wants plain dicts."""
+    return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
+
+
+def _lengths(response_length: int, need: float, kl: float) -> tuple[float, float]:
+    """Mean length and truncated share; natural lengths ~ Normal(0.75 need, 0.15 need), inflated by KL (§4.3.1)."""
+    mu = 0.75 * need * (1 + 0.3 * min(kl, 2.0))
+    sd = 0.15 * need
+    z = (response_length - mu) / sd
+    trunc = 1 - 0.5 * (1 + math.erf(z / math.sqrt(2)))
+    pdf = math.exp(-z * z / 2) / math.sqrt(2 * math.pi)
+    mean = mu - (mu - response_length) * trunc - sd * pdf  # E[min(L, response_length)]
+    return mean, trunc
+
+
+def _zero_std_frac(s: float, rollouts: int, ent: float) -> float:
+    # Prompts differ in difficulty; a group is uninformative when all its rollouts agree.
+    ps = [_clamp(s + d, 0.01, 0.99) for d in (-0.3, -0.15, 0.0, 0.15, 0.3)]
+    z = sum(p**rollouts + (1 - p) ** rollouts for p in ps) / len(ps)
+    return z + (1 - z) * 0.8 * max(0.0, 0.3 - ent) / 0.3  # a collapsed policy answers every group alike
+
+
+def _advance(st: dict[str, float], hp: dict[str, Any], need: float, rng: random.Random) -> dict[str, float]:
+    """One simulated optimiser step: mutates the latent state, returns the train metrics."""
+    lr, kc, temp = hp["learning_rate"], hp["kl_coef"], hp["temperature"]
+    s, ent, kl = st["skill"], st["entropy"], st["kl"]
+    f_lr = math.exp(-(math.log10(lr / LR_OPT) ** 2) / (2 * 0.5**2))
+    mean_len, trunc = _lengths(hp["response_length"], need, kl)
+    rank_cap = _clamp(0.96 + 0.02 * math.log2(max(hp["lora_rank"], 1) / 8), 0.85, 1.0)
+    ceiling = CEILING * (1 - 0.45 * trunc) * rank_cap  # truncated answers cannot be right
+    zsf = _zero_std_frac(s, hp["rollouts"], ent)
+    signal = (1 - zsf) ** 0.5 * _clamp((hp["batch_size"] / 32) ** 0.15, 0.7, 1.3)
+    signal *= 1.0 if hp["norm_adv_by_std"] else 0.9  # unscaled advantages: weaker signal on hard groups
+
+    # KL: ordinary drift grows with lr, the penalty pulls back; past a critical lr it runs away.
+    lr_crit = 1e-4 * (1 + min(1.0, kc / 1e-3)) * (1 + kc / 0.05) * _clamp(1 / hp["grad_clip"], 0.5, 3) ** 0.25
+    excess = lr / lr_crit
+    kl = kl + 0.004 * (lr / LR_OPT) / (1 + kc / 0.005) - min(0.5, 5 * kc) * kl
+    if excess > 1:
+        kl = kl * (1 + min(0.6, 0.15 * (excess - 1))) + 0.01 * (excess - 1)
+    kl = max(0.0, min(kl, 12.0) * (1 + 0.05 * rng.gauss(0, 1)))
+
+    # Entropy: sharpened by learning, faster at low temperature and weak KL anchoring.
+    decay = 0.01 * (lr / LR_OPT) ** 0.7 * (1 / temp) ** 3 * (1 + 1 / (1 + kc / 5e-4))
+    decay /= (1 + hp["entropy_coef"] / 0.005) * (hp["clip_ratio_high"] / 0.2) ** 0.5
+    ent -= min(0.5, decay) * ent
+    target = BASE_ENTROPY * temp**1.5 * (1 + 10 * hp["entropy_coef"])
+    ent += max(0.0, target - ent) * (0.5 * hp["entropy_coef"] + 0.02 * max(0.0, temp - 1))
+    if kl > 1:  # a blown-up policy babbles
+        ent += 0.05 * (min(kl, 5) - 1)
+
+    # Skill: approach the ceiling; stall when entropy collapsed; degrade after a KL spike.
+    stall = min(1.0, (ent / 0.2) ** 2)
+    gain = RATE * f_lr * signal * stall / (1 + kc / 0.05) * max(0.0, ceiling - s)
+    s += gain * (1 + 0.3 * rng.gauss(0, 1))
+    if s > ceiling:  # e.g. response_length shrunk: answers that no longer fit stop being rewarded
+        s -= 0.1 * (s - ceiling) * min(1.0, f_lr + 0.2)
+    if kl > 0.5:
+        s -= 0.03 * min(kl, 5) * s
+    if ent < 0.2:
+        s -= 0.003 * (0.2 - ent) / 0.2
+    s = _clamp(s, 0.01, 0.99)
+    st.update(skill=s, entropy=min(ent, 3.0), kl=kl)
+
+    p = _clamp(s + 0.03 + 0.08 * (1 - temp), 0.0, 1.0)  # sampling at temperature, on seen prompts
+    n = hp["batch_size"] * hp["rollouts"]
+    reward = _clamp(p + rng.gauss(0, math.sqrt(p * (1 - p) / n + 1e-6)))
+    grad = 0.6 * (max(ceiling - s, 0.0) + 0.05) * min(1.0, lr / LR_OPT) ** 1.5 * signal
+    grad += 0.3 * min(kl, 10) * (excess > 1)
+    clip_eps = (hp["clip_ratio_low"] + hp["clip_ratio_high"]) / 2
+    return {
+        N.REWARD_MEAN: reward,
+        N.REWARD_STD: math.sqrt(reward * (1 - reward)),
+        N.KL: kl,
+        N.ENTROPY: ent * (1 + 0.01 * rng.gauss(0, 1)),
+        N.CLIP_RATIO: min(0.6, 0.03 * (lr / LR_OPT) * (0.2 / clip_eps) * (1 + kl)),
+        N.GRAD_NORM: grad * (1 + 0.1 * abs(rng.gauss(0, 1))),
+        N.RESPONSE_LENGTH: mean_len * (1 + 0.01 * rng.gauss(0, 1)),
+        N.RESPONSE_CLIP_RATIO: trunc,
+        N.ZERO_STD_FRAC: zsf,
+        N.LR: lr,
+        N.STEP_TIME: 0.2 + n * mean_len / 5e3,  # simulated seconds, not wall time
+    }
+
+
+def _scores(state: dict[str, Any], split: str, subtasks: list[str], noise: float) -> dict[str, float]:
+    """Score a latent state; noise is keyed by the state's eval_key so re-scoring repeats it."""
+    rng = random.Random(_seed(state["eval_key"], split))
+    # Test generalises slightly worse, much worse once entropy collapses (paper §4.3.1 WildSci).
+    gap = 0.0 if split == "val" else 0.02 + 0.15 * max(0.0, 0.3 - state["entropy"])
+    k = len(subtasks)
+    if not k:
+        return {"score": _clamp(state["skill"] - gap + rng.gauss(0, noise))}
+    offsets = [0.12 - 0.24 * i / (k - 1) for i in range(k)] if k > 1 else [0.0]
+    sub = {t: _clamp(state["skill"] - gap + o + rng.gauss(0, noise * math.sqrt(k))) for t, o in zip(subtasks, offsets)}
+    return {"score": sum(sub.values()) / k, **sub}
+
+
+class SimulatedFailure(RuntimeError):
+    """An OOM or NaN the simulator raises on purpose; its message is the phase's error."""
+
+
+class SyntheticTrainer:
+    """SIMULATOR backend (see module docstring): a test double, not evidence of search quality."""
+
+    def __init__(self, name: str = "synthetic", eval_every: int = 5, save_every: int = 5,
+                 extra_hparams: dict | None = None, step_delay_s: float = 0.0, memory_budget: float = 2.0e6,
+                 noise: float = 0.01, seed: int = 0, task: dict | None = None, model: dict | None = None,
+                 **_: Any) -> None:
+        self.name = name
+        self.eval_every, self.save_every = max(1, int(eval_every)), max(1, int(save_every))
+        self._extra = _plain(extra_hparams) or {}
+        self.step_delay_s, self.memory_budget = float(step_delay_s), float(memory_budget)
+        self.noise, self.seed = float(noise), int(seed)
+        self.task = _plain(task) or {}
+        self.model = _plain(model) or {}
+        self.subtasks = [str(t) for t in self.task.get("subtasks") or []]
+        self.need = float(NEEDED_LENGTH.get(str(self.task.get("name", "")), 48))
+        # Bigger base models start stronger; the tiny model sits at 0.25.
+        params_b = max(float(self.model.get("params_b") or 3e-4), 3e-4)
+        self.base_skill = min(0.6, 0.25 + 0.04 * math.log10(params_b / 3e-4))
+
+    def extra_hparams(self) -> dict[str, HParamSpec]:
+        out = {}
+        for key, entry in self._extra.items():
+            entry = dict(entry)
+            if entry.get("choices") is not None:
+                entry["choices"] = tuple(entry["choices"])
+            out[str(key)] = HParamSpec(**entry)
+        return out
+
+    def hparams(self, hparams: dict[str, Any]) -> dict[str, Any]:
+        return {**DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}
+
+    def check(self, hparams: dict[str, Any]) -> list[str]:
+        hp, out = self.hparams(hparams), []
+        if hp["rollouts"] < 2:
+            out.append(f"rollouts={hp['rollouts']} is not allowed: GRPO needs at least 2 completions per prompt")
+        if hp["batch_size"] * hp["rollouts"] < 2:
+            out.append(f"batch_size={hp['batch_size']} with rollouts={hp['rollouts']} gives "
+                       f"{hp['batch_size'] * hp['rollouts']} samples per step; batch_size*rollouts must be >= 2")
+        return out
+
+    def steps_per_epoch(self, hparams: dict[str, Any]) -> int:
+        batch = max(1, int(self.hparams(hparams)["batch_size"]))
+        return max(1, math.ceil(int(self.task.get("train_size", 1000)) / batch))
+
+    def base_state(self) -> dict[str, Any]:
+        return {"skill": self.base_skill, "entropy": BASE_ENTROPY, "kl": 0.0, "trained_steps": 0,
+                "step": 0, "eval_key": f"{self.seed}:base"}
+
+    def start(self, spec: PhaseSpec) -> "SyntheticPhase":
+        return SyntheticPhase(self, spec)
+
+    def evaluate(self, checkpoint_dir: str | Path | None, split: str = "val") -> dict[str, float] | None:
+        if split not in ("val", "test"):
+            return None
+        state = self.base_state() if checkpoint_dir is None else read_json(Path(checkpoint_dir) / "state.json")
+        return _scores(state, split, self.subtasks, self.noise)
+
+
+class SyntheticPhase:
+    """The running phase: a daemon thread writing metrics.jsonl, log.txt and checkpoints."""
+
+    def __init__(self, trainer: SyntheticTrainer, spec: PhaseSpec) -> None:
+        self.t, self.spec = trainer, spec
+        self.hp = trainer.hparams(spec.hparams)
+        self.dir = Path(spec.output_dir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.metrics_path, self.log_path = self.dir / "metrics.jsonl", self.dir / "log.txt"
+        self._stop, self._kill, self._done = threading.Event(), threading.Event(), threading.Event()
+        self._wake = threading.Event()  # interrupts the per-step sleep on stop or kill
+        self.status, self.error, self.steps_done, self.stop_reason = NodeStatus.RUNNING, None, 0, ""
+        self._t0, self._t1 = time.time(), None
+        self._tail = MetricsTail(self.metrics_path)
+        self._thread = threading.Thread(target=self._main, name=f"synthetic-node{spec.node_id}", daemon=True)
+        try:  # before the thread, so the first poll() never sees a stale file
+            self._prepare_files()
+        except Exception:
+            self.status, self.error, self._t1 = NodeStatus.FAILED, traceback.format_exc(), time.time()
+            self._done.set()
+            return
+        self._thread.start()
+
+    # -- PhaseHandle -----------------------------------------------------------------------
+    def poll(self) -> list[dict[str, Any]]:
+        return self._tail.poll()
+
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def stop(self, reason: str = "") -> None:
+        self.stop_reason = reason
+        self._stop.set()
+        self._wake.set()
+
+    def kill(self) -> None:
+        self._kill.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5.0)
+
+    def result(self) -> PhaseResult:
+        series = MetricSeries.load(self.metrics_path)
+        best_val, best_step = series.best_val()
+        sub = {}
+        if best_step is not None:
+            rec = next(r for r in series.records if r.get(N.STEP) == best_step and N.VAL_SCORE in r)
+            sub = {k[len(N.VAL_PREFIX):]: v for k, v in rec.items() if k.startswith(N.VAL_PREFIX) and k != N.VAL_SCORE}
+        log = self.log_path.read_text(encoding="utf-8").splitlines() if self.log_path.exists() else []
+        return PhaseResult(
+            status=self.status, steps_done=self.steps_done, best_val=best_val, best_step=best_step,
+            val_subscores=sub, test_score=series.at_step(N.TEST_SCORE, best_step) if best_step else None,
+            checkpoints=list_checkpoints(self.dir), error=self.error, log_tail="\n".join(log[-40:]),
+            wall_s=(self._t1 or time.time()) - self._t0, gpu_s=0.0,
+        )
+
+    # -- the simulated training loop -------------------------------------------------------
+    def _prepare_files(self) -> None:
+        own = list_checkpoints(self.dir) if self.spec.resume_own else []
+        self._resume_from = own[-1] if own else None
+        if self._resume_from is not None:
+            # Steps after the checkpoint are replayed, so their old records must go.
+            kept = [r for r in read_records(self.metrics_path) if int(r.get(N.STEP, 0)) <= self._resume_from]
+            write_text_atomic(self.metrics_path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept))
+        else:
+            self.metrics_path.unlink(missing_ok=True)
+            if not self.spec.resume_own:
+                self.log_path.unlink(missing_ok=True)
+
+    def _log(self, line: str) -> None:
+        with open(self.log_path, "a", encoding="utf-8") as fh:
+            fh.write(f"[{time.strftime('%H:%M:%S')}] {line}\n")
+
+    def _total_steps(self) -> int:
+        if self.spec.max_steps > 0:
+            return self.spec.max_steps
+        if int(self.hp["max_steps"]) > 0:
+            return int(self.hp["max_steps"])
+        return max(1, math.ceil(float(self.hp["epochs"]) * self.t.steps_per_epoch(self.hp)))
+
+    def _main(self) -> None:
+        try:
+            self._run()
+        except SimulatedFailure as exc:
+            self.status, self.error = NodeStatus.FAILED, str(exc)
+            self._log(f"ERROR {exc}")
+        except BaseException:  # a simulator bug must still end the phase as failed, never hang
+            self.status, self.error = NodeStatus.FAILED, traceback.format_exc()
+            self._log("ERROR " + self.error)
+        finally:
+            self._t1 = time.time()
+            self._done.set()
+
+    def _run(self) -> None:
+        sp, hp, t = self.spec, self.hp, self.t
+        if self._resume_from is not None:
+            state = read_json(checkpoint_dir(self.dir, self._resume_from) / "state.json")
+            self._log(f"resuming own checkpoint step_{self._resume_from} (fresh optimiser)")
+        elif sp.init_checkpoint:
+            state = read_json(Path(sp.init_checkpoint) / "state.json")
+            self._log(f"loaded weights from {sp.init_checkpoint} (fresh optimiser)")
+        else:
+            state = t.base_state()
+            self._log(f"training from the base model {t.model.get('name', '?')}")
+        start, total = self._resume_from or 0, self._total_steps()
+        self.steps_done = start
+        self._log(f"SIMULATED phase node={sp.node_id} steps {start + 1}..{total} hparams={json.dumps(hp, default=str)}")
+        key = (t.seed, sp.node_id, sp.seed)
+        nan_step = start + 2 + int(3 * 2e-3 / hp["learning_rate"]) if hp["learning_rate"] > 2e-3 else None
+        last_saved = start
+        for step in range(start + 1, total + 1):
+            if self._kill.is_set():
+                raise SimulatedFailure("killed")
+            if self._stop.is_set():
+                break
+            mem = hp["batch_size"] * hp["rollouts"] * hp["response_length"]
+            if mem > t.memory_budget:
+                raise SimulatedFailure(
+                    f"torch.OutOfMemoryError: CUDA out of memory (simulated) at step {step}: "
+                    f"batch_size={hp['batch_size']}, rollouts={hp['rollouts']}, "
+                    f"response_length={hp['response_length']} needs {mem:g} > budget {t.memory_budget:g}")
+            if nan_step is not None and step >= nan_step:
+                raise SimulatedFailure(f"loss became NaN at step {step} (simulated): learning_rate="
+                                       f"{hp['learning_rate']:g} > 2e-3 diverged")
+            gstep = sp.global_offset + step
+            rec: dict[str, Any] = {N.STEP: step, N.GLOBAL_STEP: gstep}
+            rec.update(_advance(state, hp, t.need, random.Random(_seed(*key, "step", step))))
+            state.update(trained_steps=int(state.get("trained_steps", 0)) + 1, step=step,
+                         eval_key=f"{t.seed}:{sp.node_id}:{sp.seed}:{step}")
+            self._log(f"step {step}/{total} global={gstep} reward={rec[N.REWARD_MEAN]:.3f} kl={rec[N.KL]:.4g} "
+                      f"entropy={rec[N.ENTROPY]:.3f} grad_norm={rec[N.GRAD_NORM]:.4g} "
+                      f"resp_len={rec[N.RESPONSE_LENGTH]:.1f} trunc={rec[N.RESPONSE_CLIP_RATIO]:.2f}")
+            if step % max(1, sp.eval_every) == 0 or step == total:
+                val = _scores(state, "val", t.subtasks, t.noise)
+                rec[N.VAL_SCORE] = val.pop("score")
+                rec.update({N.VAL_PREFIX + k: v for k, v in val.items()})
+                rec[N.TEST_SCORE] = _scores(state, "test", t.subtasks, t.noise)["score"]
+                state["val_score"] = rec[N.VAL_SCORE]
+                self._log(f"eval step {step}: val/score={rec[N.VAL_SCORE]:.4f} test/score={rec[N.TEST_SCORE]:.4f}")
+            append_record(self.metrics_path, rec)
+            self.steps_done = step
+            if step % max(1, sp.save_every) == 0 or step == total:
+                self._save(state, step)
+                last_saved = step
+            if t.step_delay_s > 0:
+                self._wake.wait(t.step_delay_s)
+        if self._stop.is_set() and self.steps_done < total:
+            if self.steps_done > last_saved:
+                self._save(state, self.steps_done)
+            self.status = NodeStatus.EARLY_STOPPED
+            self._log(f"stopped at step {self.steps_done}: {self.stop_reason or 'stop requested'}")
+        else:
+            self.status = NodeStatus.COMPLETED
+            self._log(f"completed {self.steps_done} steps")
+
+    def _save(self, state: dict[str, Any], step: int) -> None:
+        path = checkpoint_dir(self.dir, step)
+        path.mkdir(parents=True, exist_ok=True)
+        (path / "COMPLETE").unlink(missing_ok=True)
+        write_json_atomic(path / "state.json", {**state, "step": step, "node_id": self.spec.node_id,
+                                                "hparams": self.hp, "simulated": True})
+        mark_checkpoint_complete(path)
+        self._log(f"saved checkpoint checkpoints/step_{step}")
