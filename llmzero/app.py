@@ -12,7 +12,7 @@ from rich.console import Console
 from .agents.heuristic import HeuristicAgent
 from .execution.early_stop import StopSchedule
 from .hparams.space import HParamError, HParamSpace, HParamSpec
-from .reports.live import make_display
+from .reports.live import make_console, make_display
 from .reports.tables import node_table, path_table, tree_view, fmt_score
 from .search.engine import SearchEngine, SearchResult, SearchSettings
 from .search.tree import Tree, TreeLimits
@@ -109,7 +109,7 @@ def settings_from(cfg: DictConfig) -> SearchSettings:
 
 
 def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None) -> SearchResult:
-    console = console or Console(highlight=False)
+    console = console or make_console()
     rundir = RunDir(search_dir)
     with SearchLock(search_dir):
         if rundir.config_file.exists():
@@ -128,10 +128,10 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
             tree, meta = Tree(), {}
         meta.update({"search_id": search_dir.name, "search_dir": str(search_dir), "task": cfg.task.name,
                      "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": cfg.agent.name})
-        fallback = None if isinstance(agent, HeuristicAgent) else HeuristicAgent(seed=cfg.search.seed)
+        fallback = None if type(agent) is HeuristicAgent else HeuristicAgent(seed=cfg.search.seed)
         engine = SearchEngine(rundir=rundir, tree=tree, space=space, trainer=trainer, agent=agent,
                               fallback_agent=fallback, root_hparams=theta0, settings=settings,
-                              display=make_display(cfg.search.display), meta=meta)
+                              display=make_display(cfg.search.display, console), meta=meta)
         result = engine.run()
     print_summary(result, rundir, console)
     return result

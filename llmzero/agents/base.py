@@ -89,6 +89,7 @@ class ProposalContext:
     budget_left: int  # iterations left after this one
     plots: list[str] = field(default_factory=list)  # PNG paths of the parent's curves, for multimodal agents
     node_id: int = -1  # id the proposed phase will get
+    siblings: list[Node] = field(default_factory=list)  # the parent's existing children: what was tried from here
 
 
 @dataclass

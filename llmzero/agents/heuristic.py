@@ -143,6 +143,9 @@ class HeuristicAgent:
             ckpt_note = (f"Resume from step {resume} (best val/score at step {best_step}; "
                          f"checkpoints {sorted(ctx.parent_checkpoints)})." if resume is not None
                          else "No parent checkpoint is available, so the phase starts from the base model.")
+            varied = self._diversify(space, cur, changes, ctx)
+            if varied:
+                ckpt_note += " " + varied
         batch_new = changes.get("batch_size", cur.get("batch_size"))
         max_steps = phase_max_steps(epochs, ctx.steps_per_epoch, ctx.max_steps_cap, cur.get("batch_size"), batch_new)
         budget = (f"Epoch budget {epochs:g} ({'more, as val/score is still improving' if diag.improving else 'as the parent'})"
@@ -241,6 +244,28 @@ class HeuristicAgent:
             elif value != base:
                 notes.append(f"{key} is already at its bound ({cur[key]!r}).")
         return changes, notes
+
+    def _diversify(self, space: HParamSpace, cur: dict[str, Any], changes: dict[str, Any],
+                   ctx: ProposalContext) -> str:
+        """A sibling from the same parent already tried this exact configuration: vary the step size
+        and temperature (deterministically, by node id) rather than spend a phase repeating it."""
+        target = {**cur, **changes}
+        if not any(dict(sib.hparams) == target for sib in ctx.siblings):
+            return ""
+        rng = random.Random(f"{self.seed}-sibling-{ctx.node_id}")
+        notes = []
+        for key, factor, shift in (("learning_rate", rng.choice([0.5, 0.7, 1.4, 2.0]), 0.0),
+                                   ("temperature", 1.0, rng.choice([-0.1, 0.1]))):
+            if key not in space.specs or key not in target:
+                continue
+            new = fit_value(space, key, float(target[key]) * factor + shift)
+            if new != target[key]:
+                changes[key] = new
+                notes.append(f"{key} {target[key]:g}->{new:g}")
+        for key in [k for k, v in changes.items() if v == cur.get(k)]:
+            del changes[key]
+        return ("A sibling already ran this configuration from the same parent; varied " + ", ".join(notes) + "."
+                if notes else "")
 
     def _scratch_start(self, space: HParamSpace, cur: dict[str, Any], parent: Node, node_id: int) -> dict[str, Any]:
         """A deterministic, genuinely different starting point for a from-scratch phase.

@@ -46,11 +46,15 @@ def _apply_changes(parent: Mapping[str, Any], changes: Mapping[str, Any], space:
 
 
 def resolve_max_steps(hparams: Mapping[str, Any], requested: int | None, steps_per_epoch: int, cap: int) -> int:
-    """Phase length: an explicit request, else hparams.max_steps, else epochs × steps per epoch; capped."""
+    """Phase length: an explicit request, else hparams.max_steps, else epochs × steps per epoch.
+
+    A length derived from epochs is clipped to the cap (the epoch budget is a wish, the cap a
+    limit); an explicit request beyond the cap is an error the agent must hear about.
+    """
     if requested is None and int(hparams.get("max_steps", 0) or 0) > 0:
         requested = int(hparams["max_steps"])
     if requested is None:
-        requested = max(1, round(float(hparams.get("epochs", 1.0)) * steps_per_epoch))
+        requested = min(cap, max(1, round(float(hparams.get("epochs", 1.0)) * steps_per_epoch)))
     if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1 or requested > cap:
         raise ProposalError(
             f"max_steps={requested!r} is not valid: expected an int in [1, {cap}] (search.max_steps_per_phase)"

@@ -116,8 +116,14 @@ class RichDisplay(PlainDisplay):
             self._live = None
 
 
-def make_display(enabled: bool) -> PlainDisplay:
-    console = Console(highlight=False)
+def make_console() -> Console:
+    """Wide enough for the node table when output goes to a file or CI log (rich assumes 80 columns)."""
+    probe = Console()
+    return Console(highlight=False, width=None if probe.is_terminal else 160)
+
+
+def make_display(enabled: bool, console: Console | None = None) -> PlainDisplay:
+    console = console or make_console()
     if enabled and console.is_terminal and sys.stdout.isatty():
         return RichDisplay(console)
     return PlainDisplay(console)

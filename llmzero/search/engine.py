@@ -23,11 +23,16 @@ from ..state.atomic import write_text_atomic, write_yaml_atomic
 from ..state.rundir import RunDir
 from ..strategy.recipe import build_recipe
 from ..trainers.base import PhaseHandle, PhaseResult, PhaseSpec, checkpoint_dir, list_checkpoints
-from .node import Node, NodeStatus
+from ..agents.validation import ProposalError
+from .node import Node, NodeKind, NodeStatus
 from .planning import PlanningContext, Unfixable, plan_node
-from .selection import select
+from .selection import ActionKind, select
 from .tree import Tree, TreeLimits
 from .uct import UCTParams
+
+
+_ACTION_KIND = {ActionKind.ROOT: NodeKind.ROOT, ActionKind.EXPAND: NodeKind.EVOLVE,
+                ActionKind.DEBUG: NodeKind.DEBUG, ActionKind.SCRATCH: NodeKind.SCRATCH}
 
 
 @dataclass
@@ -141,14 +146,31 @@ class SearchEngine:
             except Unfixable:
                 self.save()  # the failed node is now marked unfixable: terminal
                 continue
+            except ProposalError as exc:
+                node = self._rejected_proposal(action, exc)
             self.tree.iteration += 1
             node.iteration = self.tree.iteration
             self.tree.add(node)
             self.rundir.log_event("created", node=node.id, kind=node.kind, parent=node.parent,
                                   trace=action.trace)
             self.save()
-            self._launch(node)
+            if node.status == NodeStatus.PENDING:
+                self._launch(node)
         return None
+
+    def _rejected_proposal(self, action: Any, exc: Exception) -> Node:
+        """Every agent (fallback included) answered outside the schema: record a failed, unfixable phase
+        instead of stopping the search, so the iteration is accounted for and UCT sees the failure."""
+        parent = self.tree[action.node] if action.node is not None else None
+        node = Node(id=self.tree.new_id(), parent=action.node, kind=_ACTION_KIND.get(action.kind, NodeKind.EVOLVE),
+                    hparams=dict(parent.hparams) if parent else dict(self.root_hparams),
+                    status=NodeStatus.FAILED, error=f"proposal rejected: {exc}", unfixable=True,
+                    started_at=time.time(), finished_at=time.time(),
+                    debug_of=action.node if action.kind == ActionKind.DEBUG else None)
+        self.rundir.write_node_file(node.id, "error.txt", node.error + "\n")
+        self.rundir.log_event("proposal_rejected", node=node.id, action=action.kind, error=str(exc))
+        self._notify("phase_finished", self, node)
+        return node
 
     def _planning_context(self) -> PlanningContext:
         return PlanningContext(

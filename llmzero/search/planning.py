@@ -76,6 +76,7 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         budget_left=ctx.budget_left,
         plots=sorted(str(p) for p in parent_dir.glob("*.png")),
         node_id=node_id,
+        siblings=tree.children(parent.id),
     )
 
     def check(p: Proposal) -> ValidatedPlan:

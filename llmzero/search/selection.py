@@ -66,10 +66,18 @@ def select(tree: Tree, limits: TreeLimits, params: UCTParams, rho_min: float) ->
     node = root
     while True:
         if node.status == NodeStatus.FAILED:
+            # A debug chain deepens until the failure is fixed (§3.2): continue the newest live
+            # chain, and open a new one only when every chain below has run out.
+            chains = [c for c in tree.debug_children(node.id)
+                      if not tree.is_terminal(c.id, limits) and _selectable(tree, c, limits)]
+            if chains:
+                trace.append({"node": node.id, "decision": f"continue debug chain:{chains[-1].id}"})
+                node = chains[-1]
+                continue
             if tree.can_expand(node, limits):
                 trace.append({"node": node.id, "decision": "debug"})
                 return Action(ActionKind.DEBUG, node.id, trace)
-            return None  # unreachable while terminal subtrees are filtered out below
+            return None
         n_p = tree.visit_stats(node.id).v_total
         k = len(tree.evolve_children(node.id))
         candidates = [
@@ -78,8 +86,7 @@ def select(tree: Tree, limits: TreeLimits, params: UCTParams, rho_min: float) ->
         ]
         ucts = {c.id: child_uct(tree, n_p, c, params) for c in candidates}
         step: dict[str, Any] = {"node": node.id, "N": n_p, "k": k, "children": {str(i): u for i, u in ucts.items()}}
-        expandable = tree.can_expand(node, limits)
-        if expandable:
+        if tree.can_expand(node, limits):
             new = uct_virtual(tree.normalised_score(node), n_p, k, params)
             step["new"] = new
             if should_expand(new, list(ucts.values()), k, limits.max_evolve_children):

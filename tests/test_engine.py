@@ -1,0 +1,80 @@
+"""The search loop in-process on the synthetic backend: debug chains, caps, early stopping, invalid answers."""
+
+import json
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from rich.console import Console
+
+from llmzero.agents.base import Proposal, StopDecision
+from llmzero.agents.heuristic import HeuristicAgent
+from llmzero.app import run_search
+from llmzero.config.schema import register_configs
+from llmzero.paths import conf_dir
+
+
+def cfg(*overrides):
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        return compose(config_name="config", overrides=["trainer.step_delay_s=0", "search.display=false",
+                                                        "cluster.poll_interval_s=0.01", *overrides])
+
+
+def run(tmp_path: Path, *overrides):
+    return run_search(cfg(*overrides), tmp_path / "run", Console(file=open("/dev/null", "w")))
+
+
+def test_failed_root_is_fixed_by_a_debug_chain_that_is_lifted(tmp_path):
+    # batch 32 × rollouts 4 × length 32 = 4096 > 1000: OOM. The analyzer halves the batch down the chain
+    # (16 -> 2048, 8 -> 1024, 4 -> 512 fits); the fix replaces the failed root, the chain is pruned.
+    res = run(tmp_path, "trainer.memory_budget=1000", "search.budget=5")
+    t = res.tree
+    assert [t[i].status for i in (0, 1, 2)] == ["failed"] * 3
+    assert [t[i].debug_of for i in (1, 2, 3)] == [0, 1, 2]
+    fixed = t[3]
+    assert fixed.kind == "debug" and fixed.status == "completed" and fixed.hparams["batch_size"] == 4
+    assert fixed.parent is None and fixed.reparented_from == 2
+    assert all(t[i].pruned for i in (0, 1, 2)) and not fixed.pruned
+    assert t.root().id == 3
+    assert t[4].parent == 3  # the search carries on from the fixed phase
+    assert [n.id for n in res.path][0] == 3
+
+
+def test_gpu_hour_cap_stops_the_search(tmp_path):
+    res = run(tmp_path, "trainer.step_delay_s=0.01", "cluster.gpus_per_phase=8", "search.max_gpu_hours=0.0005",
+              "search.budget=10")
+    assert "GPU-hour cap" in res.stop_reason
+    assert len(res.tree) < 10
+
+
+def test_early_stopper_stops_a_dominated_phase_in_flight(tmp_path):
+    res = run(tmp_path, "trainer.step_delay_s=0.005", "search.budget=16")
+    stopped = [n for n in res.tree if n.status == "early_stopped"]
+    assert stopped, "the heuristic stopper should stop at least one dominated phase"
+    for n in stopped:
+        assert n.stop_reason.startswith("STOP") and n.steps_done < n.max_steps
+        assert n.checkpoints and max(n.checkpoints) == n.steps_done  # final checkpoint kept
+        assert n.best_val is not None  # its best score still counts
+
+
+class BadAgent(HeuristicAgent):
+    """Answers outside the schema, as a confused LLM might."""
+
+    def propose(self, ctx):
+        if ctx.parent is None:
+            return super().propose(ctx)
+        return Proposal(changes={"learning_rate": 5.0, "lora_rank": 999}, diagnosis="?", rationale="?",
+                        resume_step=3)
+
+    def should_stop(self, ctx):
+        return StopDecision(False, "continue")
+
+
+def test_invalid_agent_answer_falls_back_to_heuristic_and_is_recorded(tmp_path):
+    res = run(tmp_path, "agent._target_=test_engine.BadAgent", "agent.name=bad", "search.budget=3")
+    evolved = [n for n in res.tree if n.kind == "evolve"]
+    assert evolved and all("fallback after invalid answer from bad" in n.agent for n in evolved)
+    assert all(n.status == "completed" for n in res.tree)
+    prop = json.loads((tmp_path / "run/nodes/1/proposal.json").read_text())
+    assert "learning_rate=5.0 is not valid" in prop["agent"]
