@@ -3,7 +3,6 @@
 import json
 from pathlib import Path
 
-import pytest
 from hydra import compose, initialize_config_dir
 from rich.console import Console
 

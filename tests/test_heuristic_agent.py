@@ -11,7 +11,7 @@ import yaml
 from llmzero.agents.base import Agent, ErrorContext, ProposalContext, StopContext
 from llmzero.agents.diagnosis import KL_SPIKE, PLATEAU, Thresholds, diagnose
 from llmzero.agents.heuristic import HeuristicAgent, choose_resume, phase_max_steps
-from llmzero.agents.validation import validate_proposal
+from llmzero.agents.validation import PlanRules, validate_proposal
 from llmzero.hparams.space import CAPACITY, HParamSpace
 from llmzero.metrics import names
 from llmzero.metrics.store import MetricSeries
@@ -68,9 +68,9 @@ def pctx(ms: MetricSeries, node: Node | None = None, *, scratch=False, ckpts=(5,
 
 def assert_valid(node: Node, prop, *, scratch=False, ckpts=(5, 10, 15, 20), cap=200) -> dict:
     """Every proposal passes the search's own validation; returns the child's configuration."""
-    plan = validate_proposal(prop, parent_hparams=node.hparams, space=SPACE, parent_checkpoints=[] if scratch else list(ckpts),
-                             scratch=scratch, steps_per_epoch=lambda hp: 50, max_steps_cap=cap,
-                             trainer_check=lambda hp: [])
+    rules = PlanRules(space=SPACE, steps_per_epoch=lambda hp: 50, max_steps_cap=cap, trainer_check=lambda hp: [])
+    plan = validate_proposal(prop, parent_hparams=node.hparams, parent_checkpoints=[] if scratch else list(ckpts),
+                             scratch=scratch, rules=rules)
     for key, value in plan.hparams.items():
         spec = SPACE.specs[key]
         if spec.type in ("int", "float"):

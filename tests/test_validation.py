@@ -6,7 +6,7 @@ import pytest
 import yaml
 
 from llmzero.agents.base import ErrorFix, Proposal
-from llmzero.agents.validation import ProposalError, validate_fix, validate_proposal
+from llmzero.agents.validation import PlanRules, ProposalError, validate_fix, validate_proposal
 from llmzero.hparams.space import CAPACITY, REGULARISATION, HParamError, HParamSpace
 
 SPACE = HParamSpace.from_config(
@@ -17,9 +17,9 @@ PARENT = SPACE.validate({**SPACE.defaults(), "lora_rank": 8, "response_length": 
 
 def plan(changes, resume_step=10, scratch=False, checkpoints=(5, 10), max_steps=None, check=lambda h: []):
     p = Proposal(changes=changes, diagnosis="d", rationale="r", resume_step=resume_step, max_steps=max_steps)
-    return validate_proposal(p, parent_hparams=PARENT, space=SPACE, parent_checkpoints=list(checkpoints),
-                             scratch=scratch, steps_per_epoch=lambda h: 16, max_steps_cap=200,
-                             trainer_check=check)
+    rules = PlanRules(space=SPACE, steps_per_epoch=lambda h: 16, max_steps_cap=200, trainer_check=check)
+    return validate_proposal(p, parent_hparams=PARENT, parent_checkpoints=list(checkpoints), scratch=scratch,
+                             rules=rules)
 
 
 def test_roles_recorded():
@@ -89,12 +89,12 @@ def test_non_mapping_changes():
 
 def test_fix_validation():
     fix = ErrorFix(fixable=True, diagnosis="oom", changes={"batch_size": 16})
-    out = validate_fix(fix, failed_hparams=PARENT, space=SPACE, steps_per_epoch=lambda h: 512 // h["batch_size"],
-                       max_steps_cap=200, trainer_check=lambda h: [])
+    rules = PlanRules(space=SPACE, steps_per_epoch=lambda h: 512 // h["batch_size"], max_steps_cap=200,
+                      trainer_check=lambda h: [])
+    out = validate_fix(fix, failed_hparams=PARENT, rules=rules)
     assert out.hparams["batch_size"] == 16 and out.max_steps == 32
     with pytest.raises(HParamError):
-        validate_fix(ErrorFix(True, "x", {"batch_size": 0}), failed_hparams=PARENT, space=SPACE,
-                     steps_per_epoch=lambda h: 1, max_steps_cap=200, trainer_check=lambda h: [])
+        validate_fix(ErrorFix(True, "x", {"batch_size": 0}), failed_hparams=PARENT, rules=rules)
 
 
 def test_space_rejects_nan_bools_for_numbers_and_missing_required():

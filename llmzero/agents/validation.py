@@ -62,19 +62,38 @@ def resolve_max_steps(hparams: Mapping[str, Any], requested: int | None, steps_p
     return requested
 
 
+@dataclass(frozen=True)
+class PlanRules:
+    """What every new phase is checked against, whoever proposed it."""
+
+    space: HParamSpace
+    steps_per_epoch: Callable[[Mapping[str, Any]], int]
+    max_steps_cap: int
+    trainer_check: Callable[[dict[str, Any]], list[str]]
+
+    def finish(self, hparams: dict[str, Any], requested_steps: int | None, resume_step: int | None,
+               where: str = "") -> ValidatedPlan:
+        """Phase length and the trainer's own constraints, common to root, evolve and debug phases."""
+        max_steps = resolve_max_steps(hparams, requested_steps, self.steps_per_epoch(hparams), self.max_steps_cap)
+        problems = self.trainer_check(hparams)
+        if problems:
+            raise ProposalError(where + "; ".join(problems))
+        return ValidatedPlan(hparams=hparams, resume_step=resume_step, max_steps=max_steps)
+
+    def root(self, hparams: Mapping[str, Any]) -> ValidatedPlan:
+        return self.finish(self.space.validate(hparams, where="hparams"), None, None, "root configuration: ")
+
+
 def validate_proposal(
     proposal: Proposal,
     *,
     parent_hparams: Mapping[str, Any],
-    space: HParamSpace,
     parent_checkpoints: list[int],
     scratch: bool,
-    steps_per_epoch: Callable[[Mapping[str, Any]], int],
-    max_steps_cap: int,
-    trainer_check: Callable[[dict[str, Any]], list[str]],
+    rules: PlanRules,
 ) -> ValidatedPlan:
-    hparams = _apply_changes(parent_hparams, proposal.changes, space)
-    hparams = space.validate(hparams, where="hparams")
+    hparams = _apply_changes(parent_hparams, proposal.changes, rules.space)
+    hparams = rules.space.validate(hparams, where="hparams")
     resume = proposal.resume_step
     if scratch and resume is not None:
         raise ProposalError(
@@ -86,28 +105,12 @@ def validate_proposal(
                 f"resume_step={resume!r} is not a checkpoint of the parent; available steps: {parent_checkpoints} (or null for from scratch)"
             )
         # Only the adapter is checkpointed, so its shape (lora_rank) must match the parent's (§3.3).
-        space.check_transition(parent_hparams, hparams)
-    max_steps = resolve_max_steps(hparams, proposal.max_steps, steps_per_epoch(hparams), max_steps_cap)
-    problems = trainer_check(hparams)
-    if problems:
-        raise ProposalError("; ".join(problems))
-    return ValidatedPlan(hparams=hparams, resume_step=resume, max_steps=max_steps)
+        rules.space.check_transition(parent_hparams, hparams)
+    return rules.finish(hparams, proposal.max_steps, resume)
 
 
-def validate_fix(
-    fix: ErrorFix,
-    *,
-    failed_hparams: Mapping[str, Any],
-    space: HParamSpace,
-    steps_per_epoch: Callable[[Mapping[str, Any]], int],
-    max_steps_cap: int,
-    trainer_check: Callable[[dict[str, Any]], list[str]],
-) -> ValidatedPlan:
-    hparams = _apply_changes(failed_hparams, fix.changes, space)
-    hparams = space.validate(hparams, where="hparams")
-    space.check_transition(failed_hparams, hparams)
-    max_steps = resolve_max_steps(hparams, fix.max_steps, steps_per_epoch(hparams), max_steps_cap)
-    problems = trainer_check(hparams)
-    if problems:
-        raise ProposalError("; ".join(problems))
-    return ValidatedPlan(hparams=hparams, resume_step=None, max_steps=max_steps)
+def validate_fix(fix: ErrorFix, *, failed_hparams: Mapping[str, Any], rules: PlanRules) -> ValidatedPlan:
+    hparams = _apply_changes(failed_hparams, fix.changes, rules.space)
+    hparams = rules.space.validate(hparams, where="hparams")
+    rules.space.check_transition(failed_hparams, hparams)
+    return rules.finish(hparams, fix.max_steps, None)

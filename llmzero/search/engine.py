@@ -23,7 +23,7 @@ from ..state.atomic import write_text_atomic, write_yaml_atomic
 from ..state.rundir import RunDir
 from ..strategy.recipe import build_recipe
 from ..trainers.base import PhaseHandle, PhaseResult, PhaseSpec, checkpoint_dir, list_checkpoints
-from ..agents.validation import ProposalError
+from ..agents.validation import PlanRules, ProposalError
 from .node import Node, NodeKind, NodeStatus
 from .planning import PlanningContext, Unfixable, plan_node
 from .selection import ActionKind, select
@@ -173,11 +173,11 @@ class SearchEngine:
         return node
 
     def _planning_context(self) -> PlanningContext:
+        rules = PlanRules(space=self.space, steps_per_epoch=self.trainer.steps_per_epoch,
+                          max_steps_cap=self.s.max_steps_per_phase, trainer_check=self.trainer.check)
         return PlanningContext(
-            tree=self.tree, rundir=self.rundir, space=self.space, agent=self.agent, fallback=self.fallback,
-            root_hparams=self.root_hparams, steps_per_epoch=self.trainer.steps_per_epoch,
-            trainer_check=self.trainer.check, max_steps_cap=self.s.max_steps_per_phase,
-            budget_left=max(0, self.s.budget - self.tree.iteration - 1),
+            tree=self.tree, rundir=self.rundir, rules=rules, agent=self.agent, fallback=self.fallback,
+            root_hparams=self.root_hparams, budget_left=max(0, self.s.budget - self.tree.iteration - 1),
         )
 
     # ---- phases ------------------------------------------------------------------------------

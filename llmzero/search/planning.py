@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..agents.base import Agent, ErrorContext, ErrorFix, Proposal, ProposalContext
-from ..agents.validation import ProposalError, ValidatedPlan, validate_fix, validate_proposal
-from ..hparams.space import HParamSpace
+from ..agents.validation import PlanRules, ProposalError, ValidatedPlan, validate_fix, validate_proposal
 from ..metrics.store import MetricSeries
 from ..state.rundir import RunDir
 from .node import Cost, Node, NodeKind
@@ -26,13 +25,10 @@ from .tree import Tree
 class PlanningContext:
     tree: Tree
     rundir: RunDir
-    space: HParamSpace
+    rules: PlanRules
     agent: Agent
     fallback: Agent | None
     root_hparams: dict[str, Any]
-    steps_per_epoch: Callable[[dict[str, Any]], int]
-    trainer_check: Callable[[dict[str, Any]], list[str]]
-    max_steps_cap: int
     budget_left: int
 
 
@@ -44,16 +40,10 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
     tree = ctx.tree
     node_id = tree.new_id()
     if action.kind == ActionKind.ROOT:
-        from ..agents.validation import resolve_max_steps
-
-        hparams = ctx.space.validate(ctx.root_hparams, where="hparams")
-        problems = ctx.trainer_check(hparams)
-        if problems:
-            raise ProposalError("root configuration: " + "; ".join(problems))
-        max_steps = resolve_max_steps(hparams, None, ctx.steps_per_epoch(hparams), ctx.max_steps_cap)
-        node = Node(id=node_id, parent=None, kind=NodeKind.ROOT, hparams=hparams, max_steps=max_steps,
+        plan = ctx.rules.root(ctx.root_hparams)
+        node = Node(id=node_id, parent=None, kind=NodeKind.ROOT, hparams=plan.hparams, max_steps=plan.max_steps,
                     diagnosis="default configuration θ0", agent="config")
-        _record(ctx, node, {"action": "root", "hparams": hparams}, {"max_steps": max_steps})
+        _record(ctx, node, {"action": "root", "hparams": plan.hparams}, {"max_steps": plan.max_steps})
         return node
 
     parent = tree[action.node]
@@ -68,11 +58,11 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         parent_checkpoints=[] if scratch else list(parent.checkpoints),
         path=tree.strategy_path(parent.id),
         best_val=best.best_val if (best := tree.best_node()) else None,
-        space=ctx.space,
+        space=ctx.rules.space,
         scratch=scratch,
-        steps_per_epoch=ctx.steps_per_epoch(parent.hparams),
+        steps_per_epoch=ctx.rules.steps_per_epoch(parent.hparams),
         default_max_steps=parent.max_steps,
-        max_steps_cap=ctx.max_steps_cap,
+        max_steps_cap=ctx.rules.max_steps_cap,
         budget_left=ctx.budget_left,
         plots=sorted(str(p) for p in parent_dir.glob("*.png")),
         node_id=node_id,
@@ -80,11 +70,8 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
     )
 
     def check(p: Proposal) -> ValidatedPlan:
-        return validate_proposal(
-            p, parent_hparams=parent.hparams, space=ctx.space, parent_checkpoints=pctx.parent_checkpoints,
-            scratch=scratch, steps_per_epoch=ctx.steps_per_epoch, max_steps_cap=ctx.max_steps_cap,
-            trainer_check=ctx.trainer_check,
-        )
+        return validate_proposal(p, parent_hparams=parent.hparams, parent_checkpoints=pctx.parent_checkpoints,
+                                 scratch=scratch, rules=ctx.rules)
 
     proposal, plan, cost, note = _ask(lambda a: a.propose(pctx), check, ctx)
     resume_from = None if plan.resume_step is None else parent.id
@@ -113,16 +100,14 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
 def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext) -> Node:
     fdir = ctx.rundir.node_dir(failed.id)
     ectx = ErrorContext(
-        node=failed, error=failed.error or "", log_tail=_tail(fdir / "log.txt"), space=ctx.space,
+        node=failed, error=failed.error or "", log_tail=_tail(fdir / "log.txt"), space=ctx.rules.space,
         metrics=MetricSeries.load(fdir / "metrics.jsonl"),
     )
 
     def check(fix: ErrorFix) -> ValidatedPlan:
         if not fix.fixable:
             return ValidatedPlan(hparams=dict(failed.hparams), resume_step=None, max_steps=failed.max_steps)
-        return validate_fix(fix, failed_hparams=failed.hparams, space=ctx.space,
-                            steps_per_epoch=ctx.steps_per_epoch, max_steps_cap=ctx.max_steps_cap,
-                            trainer_check=ctx.trainer_check)
+        return validate_fix(fix, failed_hparams=failed.hparams, rules=ctx.rules)
 
     fix, plan, cost, note = _ask(lambda a: a.analyze_error(ectx), check, ctx)
     if not fix.fixable:
