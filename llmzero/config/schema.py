@@ -17,6 +17,7 @@ from omegaconf import MISSING, OmegaConf
 
 @dataclass
 class TaskConfig:
+    _target_: str = MISSING  # the Task class (llmzero/tasks/base.py)
     name: str = MISSING
     description: str = ""
     train_size: int = 1000  # prompts in the training split (sets steps per epoch)

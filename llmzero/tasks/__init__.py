@@ -1,0 +1,1 @@
+"""Verifiable tasks: data splits, prompts and rewards."""

@@ -1,0 +1,66 @@
+"""Task interface: what a verifiable RL task gives the trainers.
+
+A task is any class named by `task._target_`; it is built from the task config (a plain dict)
+with `build_task`. It provides:
+
+    name: str
+    subtasks: list[str]
+    splits() -> dict[str, list[Example]]      "train", "val", "test"; deterministic for a seed
+    reward(completion, example) -> float       the verifiable reward in [0, 1]
+    score(completions, examples) -> dict       {"score": mean reward, <subtask>: mean, ...}
+
+Prompts are plain text (TRL's "standard" format); `Example.answer` is what the reward checks.
+Hub-backed tasks load with `datasets.load_dataset` inside `splits()`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from typing import Any, Protocol, Sequence, runtime_checkable
+
+
+@dataclass(frozen=True)
+class Example:
+    prompt: str
+    answer: str
+    subtask: str = "all"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@runtime_checkable
+class Task(Protocol):
+    name: str
+    subtasks: list[str]
+
+    def splits(self) -> dict[str, list[Example]]: ...
+
+    def reward(self, completion: str, example: Example) -> float: ...
+
+    def score(self, completions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]: ...
+
+
+def mean_scores(rewards: Sequence[float], examples: Sequence[Example]) -> dict[str, float]:
+    """Overall mean and per-subtask means, the `val/score` and `val/<subtask>` of the metrics file."""
+    if len(rewards) != len(examples):
+        raise ValueError(f"{len(rewards)} rewards for {len(examples)} examples")
+    by_sub: dict[str, list[float]] = defaultdict(list)
+    for r, ex in zip(rewards, examples):
+        by_sub[ex.subtask].append(r)
+    out = {"score": sum(rewards) / len(rewards) if rewards else 0.0}
+    for sub, vals in sorted(by_sub.items()):
+        out[sub] = sum(vals) / len(vals)
+    return out
+
+
+def build_task(cfg: dict[str, Any]) -> Task:
+    """Instantiate the task named by cfg['_target_'] with the remaining config keys it accepts."""
+    target = cfg.get("_target_")
+    if not target:
+        raise ValueError(f"task config for {cfg.get('name')!r} has no _target_ naming its class")
+    module, _, cls_name = target.rpartition(".")
+    cls = getattr(importlib.import_module(module), cls_name)
+    return cls(**{k: v for k, v in cfg.items() if k != "_target_"})
