@@ -114,8 +114,10 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
     with SearchLock(search_dir):
         if rundir.config_file.exists():
             check_same_search(OmegaConf.load(rundir.config_file), cfg, search_dir)
+        # Not recursive: the task and model configs carry their own _target_, which the backend
+        # instantiates where it needs them (often in a phase subprocess).
         trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
-                              _convert_="all")
+                              _convert_="all", _recursive_=False)
         agent = instantiate(cfg.agent, _convert_="all")
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
