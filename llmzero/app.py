@@ -141,7 +141,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
 
 def print_summary(result: SearchResult, rundir: RunDir, console: Console) -> None:
     console.print(tree_view(result.tree))
-    console.print(node_table(result.tree))
+    console.print(node_table(result.tree, base=result.base_scores))
     if result.best is None:
         console.print(f"[red]no phase produced a validation score[/] ({result.stop_reason})")
         return
@@ -149,4 +149,10 @@ def print_summary(result: SearchResult, rundir: RunDir, console: Console) -> Non
     arrow = " → ".join(f"#{n.id}" for n in result.path)
     console.print(f"best path: {arrow}   val {fmt_score(result.best.best_val)}   "
                   f"test {fmt_score(result.best.test_score)}   ({result.stop_reason})")
+    base = result.base_scores
+    if base:
+        line = f"base model: val {fmt_score(base.get('val'))}   test {fmt_score(base.get('test'))}"
+        if result.best.test_score is not None and base.get("test") is not None:
+            line += f"   → best path beats the base model on test by {result.best.test_score - base['test']:+.3f}"
+        console.print(line)
     console.print(f"recipe: {rundir.recipe_file}\ntree:   {rundir.tree_file}")

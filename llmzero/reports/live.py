@@ -51,6 +51,9 @@ class PlainDisplay:
         self.console.print(f"    node {node.id} {node.status}: best val {fmt_score(node.best_val)} at step "
                            f"{node.best_step}{extra}")
 
+    def message(self, text: str) -> None:
+        self.console.print(text)
+
     def finish(self, engine: Any, result: Any) -> None:
         pass
 
@@ -105,6 +108,12 @@ class RichDisplay(PlainDisplay):
 
     def phase_finished(self, engine: Any, node: Node) -> None:
         self._refresh()
+
+    def message(self, text: str) -> None:
+        if self._live is not None:
+            self._live.console.print(text)
+        else:
+            super().message(text)
 
     def finish(self, engine: Any, result: Any) -> None:
         self.abort(engine)

@@ -61,8 +61,8 @@ def tree_view(tree: Tree, title: str = "search tree") -> RichTree:
     return out
 
 
-def node_table(tree: Tree, title: str = "Per-node results") -> Table:
-    """Columns as in the paper's Tables 18-21, plus kind, parent and cost."""
+def node_table(tree: Tree, title: str = "Per-node results", base: dict[str, float] | None = None) -> Table:
+    """Columns as in the paper's Tables 18-21, plus kind, parent and cost; the base model first, for reference."""
     table = Table(title=title, title_justify="left")
     for col, kw in [("node", {"justify": "right"}), ("kind", {}), ("parent", {"justify": "right"}),
                     ("status", {}), ("best val", {"justify": "right"}), ("best step", {"justify": "right"}),
@@ -70,6 +70,9 @@ def node_table(tree: Tree, title: str = "Per-node results") -> Table:
                     ("wall s", {"justify": "right"}), ("GPU-h", {"justify": "right"}),
                     ("agent $", {"justify": "right"}), ("diagnosis", {"max_width": 48})]:
         table.add_column(col, **kw)
+    if base:
+        table.add_row("base", "model", "-", "-", fmt_score(base.get("val")), "-", fmt_score(base.get("test")),
+                      "0", "-", "-", "-", "the base model before any RL phase", style="dim")
     for n in tree:
         _, style = STATUS_STYLE.get(n.status, ("", ""))
         table.add_row(

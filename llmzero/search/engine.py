@@ -60,6 +60,7 @@ class SearchResult:
     path: list[Node]
     stop_reason: str
     recipe: dict[str, Any] | None
+    base_scores: dict[str, float] = field(default_factory=dict)  # the base model on val and test
 
 
 @dataclass
@@ -289,18 +290,28 @@ class SearchEngine:
         return recipe
 
     def _finish_search(self, stop_reason: str) -> SearchResult:
+        """The paper reports test at the best validation step, and the base model for reference."""
         best = self.tree.best_node()
-        if best is not None and best.test_score is None and hasattr(self.trainer, "evaluate") and best.best_step:
-            scores = self.trainer.evaluate(
-                str(checkpoint_dir(self.rundir.node_dir(best.id), best.best_step)), "test")
-            if scores and "score" in scores:
-                best.test_score = float(scores["score"])
+        evaluate = getattr(self.trainer, "evaluate", None)
+        if evaluate is not None:
+            if best is not None and best.test_score is None and best.best_step in best.checkpoints:
+                self._notify("message", f"evaluating node {best.id} step {best.best_step} on the test split")
+                scores = evaluate(str(checkpoint_dir(self.rundir.node_dir(best.id), best.best_step)), "test")
+                if scores and "score" in scores:
+                    best.test_score = float(scores["score"])
+            base = self.meta.setdefault("base_model", {})
+            for split in ("val", "test"):
+                if split not in base:  # once per search: a resumed search keeps the earlier figures
+                    self._notify("message", f"evaluating the base model on the {split} split")
+                    scores = evaluate(None, split)
+                    if scores and "score" in scores:
+                        base[split] = float(scores["score"])
         self.meta["stop_reason"] = stop_reason
         self.meta["finished_at"] = time.time()
         self.save()
         recipe = self._write_recipe()
         path = self.tree.strategy_path(best.id) if best else []
-        return SearchResult(self.tree, best, path, stop_reason, recipe)
+        return SearchResult(self.tree, best, path, stop_reason, recipe, dict(self.meta.get("base_model", {})))
 
 
 def _truncate_metrics(path, last_step: int) -> None:
