@@ -17,6 +17,8 @@ _GENERATORS: dict[str, Callable[[random.Random], tuple[int, str, int]]] = {
     "add_3digit": lambda r: (r.randint(100, 999), "+", r.randint(100, 999)),
     "mul_1x2digit": lambda r: (r.randint(2, 9), "*", r.randint(10, 99)),
 }
+# distinct prompts each sampler can produce: splits larger than this cannot be disjoint
+_CAPACITY = {"add_2digit": 90 * 90, "add_3digit": 900 * 900, "mul_1x2digit": 8 * 90}
 
 
 def _answer(a: int, op: str, b: int) -> int:
@@ -45,6 +47,15 @@ class ArithmeticTask:
             raise ValueError(f"task.subtasks={unknown} not known; allowed: {sorted(_GENERATORS)}")
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
         self.seed = seed
+        total = sum(self.sizes.values())
+        for i, sub in enumerate(self.subtasks):
+            # round-robin share of every split for this subtask
+            need = sum(n // len(self.subtasks) + (1 if i < n % len(self.subtasks) else 0) for n in self.sizes.values())
+            if need > _CAPACITY[sub]:
+                raise ValueError(
+                    f"task sizes train={train_size}, val={val_size}, test={test_size} ask {need} distinct "
+                    f"'{sub}' problems but only {_CAPACITY[sub]} exist (total {total}); use smaller splits or other subtasks"
+                )
         self._splits: dict[str, list[Example]] | None = None
 
     def splits(self) -> dict[str, list[Example]]:
