@@ -34,6 +34,7 @@ class ModelConfig:
     path: str = MISSING  # Hugging Face id or local directory
     params_b: float = 0.0  # size in billions, for cost reporting and the simulator
     hparams: Dict[str, Any] = field(default_factory=dict)
+    build: Dict[str, Any] = field(default_factory=dict)  # builder options of a builtin: model (llmzero/models/tiny.py)
 
 
 @dataclass
@@ -53,6 +54,25 @@ class SyntheticTrainerConfig(TrainerConfig):
     memory_budget: float = 2.0e6  # simulated accelerator memory in (batch × rollouts × response_length) units
     noise: float = 0.01  # std of the validation-score noise
     seed: int = 0
+
+
+@dataclass
+class TRLTrainerConfig(TrainerConfig):
+    """Real GRPO + LoRA through TRL's GRPOTrainer (llmzero/trainers/trl); each phase is a subprocess."""
+
+    _target_: str = "llmzero.trainers.trl.backend.TRLTrainer"
+    name: str = "trl"
+    loss_type: str = "dapo"  # dapo (token-mean over the step, verl's default) | grpo | dr_grpo | bnpo
+    micro_batch_size: int = 0  # completions per forward/backward; 0 = the whole step (batch_size × rollouts)
+    torch_threads: int = 2  # torch.set_num_threads in the phase process (0 = torch's default)
+    log_every: int = 1  # steps between progress lines in log.txt (metrics.jsonl gets every step)
+    eval_max_new_tokens: Optional[int] = None  # greedy val/test length; None = the phase's response_length
+    eval_batch_size: int = 64  # prompts per greedy generate call
+    eval_test: bool = False  # also score the test split at every evaluation (test/score in metrics.jsonl)
+    gradient_checkpointing: bool = False
+    device: str = "auto"  # auto = cuda when available, else cpu
+    dtype: str = "auto"  # auto = bfloat16 on a GPU that supports it, else float32
+    eval_timeout_s: Optional[float] = None  # limit for one evaluate() subprocess
 
 
 @dataclass
@@ -143,6 +163,7 @@ def register_configs() -> None:
     cs.store(group="task", name="base_task", node=TaskConfig)
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="trainer", name="base_synthetic", node=SyntheticTrainerConfig)
+    cs.store(group="trainer", name="base_trl", node=TRLTrainerConfig)
     cs.store(group="agent", name="base_heuristic", node=HeuristicAgentConfig)
     cs.store(group="cluster", name="base_cluster", node=ClusterConfig)
     cs.store(group="search", name="base_search", node=SearchConfig)

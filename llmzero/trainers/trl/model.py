@@ -1,0 +1,125 @@
+"""Base model, LoRA adapters and greedy scoring shared by the phase and evaluate processes.
+
+Only the LoRA adapter is ever checkpointed (paper §3.3): `checkpoints/step_<k>/` holds peft's
+`adapter_model.safetensors` + `adapter_config.json`, a `phase.json` (node, step, hyperparameters) and, when that step
+was evaluated, `val.json`. A phase always starts from a FRESH adapter on the base model and copies a parent's adapter
+weights into it (`load_adapter_weights`): never `PeftModel.from_pretrained`, so the optimizer, the LoRA rank check and
+the reference model are all under our control (see phase.py for why the reference stays the base model).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ...state.atomic import write_json_atomic
+from .config_map import lora_kwargs
+
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_CONFIG = "adapter_config.json"
+
+
+def select_device(device: str = "auto") -> str:
+    import torch
+
+    if device and device != "auto":
+        return device
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def select_dtype(dtype: str | None, device: str) -> Any:
+    """"auto": bfloat16 on a GPU that supports it, float32 otherwise (always float32 on a CPU)."""
+    import torch
+
+    if dtype and dtype != "auto":
+        return getattr(torch, dtype)
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.is_bf16_supported():
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_base(model_cfg: dict[str, Any], task: Any, *, device: str = "cpu", dtype: Any = None) -> tuple[Any, Any, str]:
+    """(model, tokenizer, resolved path) of the base model named by the model config."""
+    from ...models.loading import load_model_and_tokenizer, resolve_model_path
+
+    path = resolve_model_path(model_cfg, task)
+    model, tokenizer = load_model_and_tokenizer(path, dtype=dtype, device=device)
+    return model, tokenizer, path
+
+
+def lora_config(rank: int) -> Any:
+    from peft import LoraConfig
+
+    return LoraConfig(**lora_kwargs(rank))
+
+
+def adapter_rank(ckpt: str | Path) -> int:
+    cfg_path = Path(ckpt) / ADAPTER_CONFIG
+    try:
+        return int(json.loads(cfg_path.read_text())["r"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise FileNotFoundError(f"{ckpt} is not a LoRA adapter checkpoint: cannot read {ADAPTER_CONFIG} ({exc})") from None
+
+
+def load_adapter_weights(peft_model: Any, ckpt: str | Path) -> None:
+    """Copy the adapter weights saved in `ckpt` into the (fresh) "default" adapter of `peft_model`.
+
+    The ranks must match (lora_rank is fixed along a strategy path); every LoRA tensor must be found and used.
+    """
+    from peft import get_peft_model_state_dict, set_peft_model_state_dict
+    from peft.utils import load_peft_weights
+
+    ckpt = Path(ckpt)
+    want = int(peft_model.peft_config["default"].r)
+    have = adapter_rank(ckpt)
+    if have != want:
+        raise ValueError(f"lora_rank={want} does not match the checkpoint {ckpt} (r={have}); lora_rank is fixed along "
+                         "a strategy path because only the adapter is checkpointed")
+    device = next(peft_model.parameters()).device
+    weights = load_peft_weights(str(ckpt), device=str(device))
+    expected = set(get_peft_model_state_dict(peft_model).keys())
+    missing = sorted(expected - set(weights))
+    if missing:
+        raise ValueError(f"adapter checkpoint {ckpt} lacks {len(missing)} LoRA tensors, e.g. {missing[:3]}")
+    result = set_peft_model_state_dict(peft_model, weights)
+    unexpected = [k for k in getattr(result, "unexpected_keys", []) or [] if "lora_" in k]
+    if unexpected:
+        raise ValueError(f"adapter checkpoint {ckpt} has tensors the model does not, e.g. {unexpected[:3]}")
+
+
+def policy_from_checkpoint(base_model: Any, ckpt: str | Path | None, rank: int | None = None) -> Any:
+    """A fresh LoRA on `base_model` (modified in place) with `ckpt`'s weights; rank read from the checkpoint."""
+    from peft import get_peft_model
+
+    if ckpt is None:
+        return base_model
+    model = get_peft_model(base_model, lora_config(rank or adapter_rank(ckpt)))
+    load_adapter_weights(model, ckpt)
+    model.eval()
+    return model
+
+
+def save_adapter(peft_model: Any, path: str | Path, meta: dict[str, Any], val: dict[str, float] | None) -> None:
+    """Write the adapter only (peft save_pretrained of the PeftModel), then COMPLETE (mark_checkpoint_complete)."""
+    from ..base import mark_checkpoint_complete
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "COMPLETE").unlink(missing_ok=True)  # re-saving a step: it is incomplete until the end
+    peft_model.save_pretrained(str(path))
+    write_json_atomic(path / "phase.json", meta)
+    if val is not None:
+        write_json_atomic(path / "val.json", {"step": meta.get("step"), "global_step": meta.get("global_step"), **val})
+    mark_checkpoint_complete(path)
+
+
+def greedy_scores(model: Any, tokenizer: Any, task: Any, examples: Sequence[Any], max_new_tokens: int,
+                  batch_size: int = 64) -> dict[str, float]:
+    """task.score of greedy completions: {"score": mean, <subtask>: mean, ...}."""
+    from ...models.loading import greedy_complete
+
+    completions = greedy_complete(model, tokenizer, [ex.prompt for ex in examples], int(max_new_tokens),
+                                  batch_size=int(batch_size))
+    return {k: float(v) for k, v in task.score(completions, list(examples)).items()}
