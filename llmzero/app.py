@@ -78,9 +78,9 @@ def build_space(cfg: DictConfig, trainer: Any) -> HParamSpace:
 
 
 def root_hparams(cfg: DictConfig, space: HParamSpace) -> dict[str, Any]:
-    """θ0: space defaults, then task, model and command-line overrides (later wins)."""
+    """θ0: space defaults, then task, model, trainer and command-line overrides (later wins)."""
     out = space.defaults()
-    for where in ("task.hparams", "model.hparams", "hparams"):
+    for where in ("task.hparams", "model.hparams", "trainer.hparams", "hparams"):
         layer = _select(cfg, where) or {}
         unknown = sorted(set(layer) - set(space.specs))
         if unknown:

@@ -16,7 +16,7 @@ from llmzero.paths import conf_dir
 def cfg(*overrides):
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        return compose(config_name="config", overrides=["trainer.step_delay_s=0", "search.display=false",
+        return compose(config_name="config", overrides=["trainer=synthetic", "trainer.step_delay_s=0", "search.display=false",
                                                         "cluster.poll_interval_s=0.01", *overrides])
 
 

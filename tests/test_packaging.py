@@ -25,7 +25,7 @@ def test_wheel_ships_config_and_runs_from_another_directory(tmp_path):
     probe = subprocess.run([sys.executable, "-c", "import llmzero.paths as p; print(p.conf_dir())"],
                            cwd=elsewhere, env=env, capture_output=True, text=True, check=True)
     assert probe.stdout.strip() == str(site / "llmzero" / "_data" / "conf")
-    r = subprocess.run([sys.executable, "-m", "llmzero", "trainer.step_delay_s=0", "search.budget=2"],
+    r = subprocess.run([sys.executable, "-m", "llmzero", "trainer=synthetic", "trainer.step_delay_s=0", "search.budget=2"],
                        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert (elsewhere / "runs" / "arithmetic-tiny-synthetic-heuristic-seed0" / "recipe.yaml").exists()

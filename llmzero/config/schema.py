@@ -44,6 +44,7 @@ class TrainerConfig:
     eval_every: int = 5  # steps between validation scorings
     save_every: int = 5  # steps between adapter checkpoints
     extra_hparams: Dict[str, Any] = field(default_factory=dict)  # pass-through keys: name -> spec
+    hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of θ0 this backend needs (after task, model)
 
 
 @dataclass
