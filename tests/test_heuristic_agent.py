@@ -381,3 +381,15 @@ def test_thresholds_are_configurable():
     ms = metrics(kl=lambda s: 0.002 if s <= 10 else 0.015)  # 3x: below the default 4x
     assert not diagnose(ms).has(KL_SPIKE)
     assert diagnose(ms, Thresholds(kl_rise=2.5)).has(KL_SPIKE)
+
+
+def test_steady_kl_ramp_from_zero_is_not_a_spike():
+    # Real GRPO: kl starts at 0 (policy == reference) and ramps up with small-batch noise.
+    noise = [0.0, 0.01, -0.008, 0.012, -0.01, 0.006, -0.004, 0.009, -0.012, 0.003]
+    ms = metrics(kl=lambda s: max(0.0, 0.1 * (s - 1) / 19 + noise[s % 10]))
+    prop = AGENT.propose(pctx(ms))
+    assert "KL spike" not in prop.diagnosis
+    assert "kl_coef" not in prop.changes or prop.changes["kl_coef"] <= 0.001
+    # the same rise arriving as a jump late in the phase is one
+    jump = metrics(kl=lambda s: 0.004 if s <= 15 else 0.1)
+    assert "KL spike" in AGENT.propose(pctx(jump)).diagnosis

@@ -2,7 +2,8 @@
 
 The patterns are the ones the paper's best strategies react to (§4.3.1–4.3.2):
 
-    kl_spike          kl has spikes, or its last-window mean is many times its start
+    kl_spike          kl has spikes, or its last-window mean is many times its start and the rise came
+                      suddenly (a steady ramp from 0 is normal GRPO behaviour, not a spike)
     plateau           val/score flat over the last evaluations with weak updates
                       (low grad_norm and/or near-zero PPO clip_ratio)
     entropy_collapse  entropy fell to a small fraction of its start
@@ -46,6 +47,7 @@ class Thresholds:
     kl_rise: float = 4.0  # last-window mean / start at or above this is a spike
     kl_spike_min: float = 0.02  # summary spikes smaller than this are noise
     kl_severe: float = 10.0  # rise at or above this is severe (stronger KL response)
+    kl_sudden: float = 0.5  # share of the rise within 20% of the steps (sudden_share): below it, a steady ramp
     plateau_window: int = 3  # last evaluations that must be flat
     plateau_abs_tol: float = 0.01  # flat: max-min over the window within this ...
     plateau_rel_tol: float = 0.02  # ... or this fraction of the window mean, whichever is larger
@@ -101,12 +103,34 @@ def _obs(s: CurveSummary, claim: str) -> Observation:
     return Observation(metric=s.metric, claim=claim, start_step=s.first_step, end_step=s.last_step)
 
 
-def _kl(s: CurveSummary, th: Thresholds) -> Finding | None:
+def sudden_share(points: list[tuple[int, float]], window: float = 0.2, smooth: float = 0.15) -> float:
+    """Largest rise within a short window (20% of the steps) as a share of the curve's whole rise.
+
+    KL in GRPO grows steadily from 0 as the policy leaves the base model; what the paper calls a
+    spike is growth concentrated in a few steps (a jump, or acceleration). A steady ramp scores
+    about `window`, a jump close to 1. The curve is first smoothed with a centred rolling mean
+    over 15% of the steps each side, so per-step noise of small GRPO batches is not a jump
+    (calibrated on real tiny-model runs: ramps 0.32-0.47, jumps and blow-ups 0.54-0.92).
+    """
+    vals = [v for _, v in points if math.isfinite(v)]
+    n = len(vals)
+    if n < 4:
+        return 1.0
+    k = max(1, round(n * smooth))
+    smoothed = [sum(vals[max(0, i - k):i + k + 1]) / len(vals[max(0, i - k):i + k + 1]) for i in range(n)]
+    total = max(smoothed) - smoothed[0]
+    if total <= 0:
+        return 0.0
+    w = max(1, round(n * window))
+    return max(smoothed[i + w] - smoothed[i] for i in range(n - w)) / total
+
+
+def _kl(s: CurveSummary, points: list[tuple[int, float]], th: Thresholds) -> Finding | None:
     ref = max(abs(s.start), th.kl_floor)
     rise = s.last_mean / ref
     spikes = [(st, v) for st, v in s.spikes if v >= th.kl_spike_min]
     peak = max(s.max / ref, rise)
-    if rise < th.kl_rise and not spikes:
+    if not spikes and (rise < th.kl_rise or sudden_share(points) < th.kl_sudden):
         return None
     parts = [f"kl went from {s.start:.4g} at step {s.first_step} to a last-window mean of {s.last_mean:.4g} "
              f"by step {s.last_step} ({rise:.1f}x its start, floor {th.kl_floor:g})"]
@@ -193,7 +217,7 @@ def diagnose(metrics: MetricSeries, th: Thresholds = Thresholds()) -> Diagnosis:
             diag.val_flat = (win.max - win.min) <= tol
         diag.improving = v.n >= 2 and not diag.val_flat and (v.last_slope > 0 or v.argmax_step == v.last_step)
     found: dict[str, Finding | None] = {
-        KL_SPIKE: _kl(sums[names.KL], th) if names.KL in sums else None,
+        KL_SPIKE: _kl(sums[names.KL], metrics.series(names.KL), th) if names.KL in sums else None,
         ENTROPY_COLLAPSE: _entropy(sums[names.ENTROPY], th) if names.ENTROPY in sums else None,
         TRUNCATION: (_truncation(sums[names.RESPONSE_CLIP_RATIO], sums.get(names.RESPONSE_LENGTH), th)
                      if names.RESPONSE_CLIP_RATIO in sums else None),
