@@ -118,7 +118,7 @@ class EarlyStopConfig:
     enabled: bool = True
     interval_s: Optional[float] = None  # paper: 900 s; None = use interval_steps only
     interval_steps: Optional[int] = 10
-    min_evals: int = 2  # validation points the running phase needs before the first check
+    min_evals: int = 3  # validation points the running phase needs before the first check (val is noisy)
 
 
 @dataclass
