@@ -138,7 +138,7 @@ def test_hydra_config_builds_the_backend():
         cfg = compose("config", overrides=["trainer=trl"])
     tr = instantiate(cfg.trainer, task=OmegaConf.to_container(cfg.task, resolve=True),
                      model=OmegaConf.to_container(cfg.model, resolve=True), _convert_="all", _recursive_=False)
-    assert isinstance(tr, TRLTrainer) and tr.name == "trl" and tr.loss_type == "dapo" and tr.torch_threads == 2
+    assert isinstance(tr, TRLTrainer) and tr.name == "trl" and tr.loss_type == "dapo" and tr.torch_threads == 1
     assert tr.task["name"] == "arithmetic" and tr.model["path"] == "builtin:tiny"
 
 

@@ -65,10 +65,10 @@ class TRLTrainerConfig(TrainerConfig):
     name: str = "trl"
     loss_type: str = "dapo"  # dapo (token-mean over the step, verl's default) | grpo | dr_grpo | bnpo
     micro_batch_size: int = 0  # completions per forward/backward; 0 = the whole step (batch_size × rollouts)
-    torch_threads: int = 2  # torch.set_num_threads in the phase process (0 = torch's default)
+    torch_threads: int = 1  # torch.set_num_threads in the phase process (0 = torch's default)
     log_every: int = 1  # steps between progress lines in log.txt (metrics.jsonl gets every step)
     eval_max_new_tokens: Optional[int] = None  # greedy val/test length; None = the phase's response_length
-    eval_batch_size: int = 64  # prompts per greedy generate call
+    eval_batch_size: int = 256  # prompts per greedy generate call
     eval_test: bool = False  # also score the test split at every evaluation (test/score in metrics.jsonl)
     gradient_checkpointing: bool = False
     device: str = "auto"  # auto = cuda when available, else cpu

@@ -34,6 +34,7 @@ verl use subprocesses), so an OOM or NaN fails the node, not the search.
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -122,6 +123,29 @@ def list_checkpoints(phase_dir: Path | str) -> list[int]:
     return sorted(steps)
 
 
-def mark_checkpoint_complete(path: Path) -> None:
-    """Written last, so a checkpoint interrupted mid-save is never offered for resumption."""
-    (Path(path) / "COMPLETE").write_text("ok\n")
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def mark_checkpoint_complete(path: Path | str) -> None:
+    """Written last, so a checkpoint interrupted mid-save is never offered for resumption.
+
+    Everything in the checkpoint reaches the disk before the marker does, so the files inside
+    need no atomic writes of their own; the phase's metrics.jsonl is synced here too, as the
+    search trims it back to this checkpoint when it resumes the phase.
+    """
+    path = Path(path)
+    for f in path.iterdir():
+        if f.is_file():
+            _fsync(f)
+    metrics = path.parent.parent / "metrics.jsonl"
+    if metrics.exists():
+        _fsync(metrics)
+    _fsync(path)
+    (path / "COMPLETE").write_text("ok\n")
+    _fsync(path / "COMPLETE")
+    _fsync(path)

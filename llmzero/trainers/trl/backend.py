@@ -58,8 +58,8 @@ class TRLTrainer:
 
     def __init__(self, name: str = "trl", eval_every: int = 5, save_every: int = 5,
                  extra_hparams: dict | None = None, loss_type: str = DEFAULT_LOSS_TYPE, micro_batch_size: int = 0,
-                 torch_threads: int = 2, log_every: int = 1, eval_max_new_tokens: int | None = None,
-                 eval_batch_size: int = 64, eval_test: bool = False, gradient_checkpointing: bool = False,
+                 torch_threads: int = 1, log_every: int = 1, eval_max_new_tokens: int | None = None,
+                 eval_batch_size: int = 256, eval_test: bool = False, gradient_checkpointing: bool = False,
                  device: str = "auto", dtype: str = "auto", eval_timeout_s: float | None = None,
                  task: dict | None = None, model: dict | None = None, **_: Any) -> None:
         self.name = name

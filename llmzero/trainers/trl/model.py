@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ...state.atomic import write_json_atomic
 from .config_map import lora_kwargs
 
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -109,9 +108,10 @@ def save_adapter(peft_model: Any, path: str | Path, meta: dict[str, Any], val: d
     path.mkdir(parents=True, exist_ok=True)
     (path / "COMPLETE").unlink(missing_ok=True)  # re-saving a step: it is incomplete until the end
     peft_model.save_pretrained(str(path))
-    write_json_atomic(path / "phase.json", meta)
+    # plain writes: mark_checkpoint_complete syncs the whole directory before the marker
+    (path / "phase.json").write_text(json.dumps(meta, indent=2))
     if val is not None:
-        write_json_atomic(path / "val.json", {"step": meta.get("step"), "global_step": meta.get("global_step"), **val})
+        (path / "val.json").write_text(json.dumps({"step": meta.get("step"), "global_step": meta.get("global_step"), **val}))
     mark_checkpoint_complete(path)
 
 
