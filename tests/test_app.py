@@ -161,3 +161,29 @@ def test_kill_9_then_rerun_continues_the_search(tmp_path):
     steps = [json.loads(l)["step"] for l in (out / "nodes" / str(again["id"]) / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)), "the resumed phase must not repeat steps"
     assert not (out / "search.lock").exists()
+
+
+@pytest.mark.slow
+def test_default_trl_search_end_to_end(tmp_path):
+    """The embedded default (TRL on the tiny model, heuristic agent), shortened: real GRPO phases,
+    a child resuming its parent's adapter, test-split evaluation of the best node and of the base model."""
+    out = tmp_path / "run"
+    env = {**os.environ, "LLMZERO_CACHE": str(tmp_path / "cache")}
+    r = llmzero("search.budget=2", "hparams.max_steps=6", "search.display=false", f"search.dir={out}",
+                cwd=tmp_path, timeout=600, env=env)
+    assert r.returncode == 0, r.stderr[-3000:]
+    tree = _read_tree(out)
+    assert [n["kind"] for n in tree["nodes"]] == ["root", "evolve"]
+    assert all(n["status"] in ("completed", "early_stopped") for n in tree["nodes"])
+    child = tree["nodes"][1]
+    assert child["resume_from"] == 0 and child["resume_step"] in tree["nodes"][0]["checkpoints"]
+    spec = yaml.safe_load((out / "nodes/1/spec.yaml").read_text())
+    assert spec["init_checkpoint"].endswith(f"nodes/0/checkpoints/step_{child['resume_step']}")
+    metrics = [json.loads(l) for l in (out / "nodes/0/metrics.jsonl").read_text().splitlines()]
+    assert len(metrics) == 6 and all("reward/mean" in m and "kl" in m for m in metrics)
+    assert any("val/score" in m and "val/add_2digit" in m for m in metrics)
+    meta = tree["meta"]
+    assert 0.10 <= meta["base_model"]["val"] <= 0.60 and 0.0 <= meta["base_model"]["test"] <= 1.0
+    best = max(tree["nodes"], key=lambda n: (n["best_val"], -n["id"]))
+    assert best["test_score"] is not None
+    assert "base model: val" in r.stdout and "best path:" in r.stdout
