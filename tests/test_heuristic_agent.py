@@ -175,7 +175,8 @@ def test_truncation_raises_response_length(frac, expected):
 def test_zero_variance_groups_double_rollouts():
     ms = metrics(reward__zero_std_frac=lambda s: 0.6)
     node = parent_node(ms, rollouts=48)
-    prop = AGENT.propose(pctx(ms, node))
+    agent = HeuristicAgent(thresholds=Thresholds(max_auto_rollouts=128))
+    prop = agent.propose(pctx(ms, node))
     assert prop.changes["rollouts"] == 64  # 96 clamped to the bound
     assert "zero-variance" in prop.diagnosis
     assert_valid(node, prop)
@@ -393,3 +394,10 @@ def test_steady_kl_ramp_from_zero_is_not_a_spike():
     # the same rise arriving as a jump late in the phase is one
     jump = metrics(kl=lambda s: 0.004 if s <= 15 else 0.1)
     assert "KL spike" in AGENT.propose(pctx(jump)).diagnosis
+
+
+def test_rollouts_are_not_doubled_past_the_cost_cap():
+    ms = metrics(reward__zero_std_frac=lambda s: 0.6)
+    assert AGENT.propose(pctx(ms, parent_node(ms, rollouts=8))).changes["rollouts"] == 16
+    prop = AGENT.propose(pctx(ms, parent_node(ms, rollouts=16)))
+    assert "rollouts" not in prop.changes and "cost cap (16)" in prop.rationale

@@ -57,6 +57,7 @@ class Thresholds:
     truncation_high: float = 0.1  # response_length/clip_ratio last-window mean above this
     truncation_severe: float = 0.3
     zero_std_high: float = 0.3  # reward/zero_std_frac last-window mean above this
+    max_auto_rollouts: int = 16  # the heuristic doubles rollouts up to this; beyond, cost outgrows the signal
 
 
 @dataclass

@@ -187,9 +187,17 @@ class HeuristicAgent:
             move(TRUNCATION, "response_length", float(cur.get("response_length", 0) or 0) * factor)
             reasons.append(f"Truncated responses get no credit for their reasoning: raise response_length x{factor:g}.")
         if ZERO_VARIANCE in f:
-            move(ZERO_VARIANCE, "rollouts", float(cur.get("rollouts", 0) or 0) * 2)
-            reasons.append("Groups with identical rewards have zero advantage and contribute no gradient: double "
-                           "rollouts so more groups contain both successes and failures.")
+            rollouts = float(cur.get("rollouts", 0) or 0)
+            cap = self.thresholds.max_auto_rollouts
+            if rollouts * 2 <= cap:
+                move(ZERO_VARIANCE, "rollouts", rollouts * 2)
+                reasons.append("Groups with identical rewards have zero advantage and contribute no gradient: double "
+                               "rollouts so more groups contain both successes and failures.")
+            else:
+                # Prompts that are always solved or never solved stay zero-variance at any group size;
+                # doubling again would double the cost of every later step for little signal.
+                reasons.append(f"Many groups have identical rewards, but rollouts ({rollouts:g}) is already at the "
+                               f"heuristic's cost cap ({cap}); not raising it further.")
         if PLATEAU in f:
             move(PLATEAU, "learning_rate", lr * 2.0)
             move(PLATEAU, "kl_coef", max(kl * 2.0, KL_ON))
