@@ -30,7 +30,7 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
-from ..hparams.space import HParamSpec
+from ..hparams.space import HParamSpace, HParamSpec
 from ..metrics import names as N
 from ..metrics.store import MetricSeries, MetricsTail, append_record, read_records
 from ..search.node import NodeStatus
@@ -182,13 +182,7 @@ class SyntheticTrainer:
         self.base_skill = min(0.6, 0.25 + 0.04 * math.log10(params_b / 3e-4))
 
     def extra_hparams(self) -> dict[str, HParamSpec]:
-        out = {}
-        for key, entry in self._extra.items():
-            entry = dict(entry)
-            if entry.get("choices") is not None:
-                entry["choices"] = tuple(entry["choices"])
-            out[str(key)] = HParamSpec(**entry)
-        return out
+        return dict(HParamSpace.from_config(self._extra).specs)
 
     def hparams(self, hparams: dict[str, Any]) -> dict[str, Any]:
         return {**DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}

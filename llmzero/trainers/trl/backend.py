@@ -20,7 +20,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ...hparams.space import HParamSpec
+from ...hparams.space import HParamSpace, HParamSpec
 from ...metrics import names as N
 from ...metrics.store import read_records
 from ...state.atomic import write_json_atomic, write_text_atomic
@@ -94,13 +94,7 @@ class TRLTrainer:
 
     # -- backend interface ---------------------------------------------------------------------
     def extra_hparams(self) -> dict[str, HParamSpec]:
-        out = {}
-        for key, entry in self._extra.items():
-            entry = dict(entry)
-            if entry.get("choices") is not None:
-                entry["choices"] = tuple(entry["choices"])
-            out[str(key)] = HParamSpec(**entry)
-        return out
+        return dict(HParamSpace.from_config(self._extra).specs)
 
     def options(self) -> dict[str, Any]:
         """What the phase and evaluate processes need from the trainer config."""
