@@ -9,10 +9,11 @@ node records it.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..agents.base import Agent, ErrorContext, ErrorFix, Proposal, ProposalContext
+from ..agents.base import Agent, ErrorContext, ErrorFix, Observation, Proposal, ProposalContext
+from ..agents.claims import check_observation
 from ..agents.validation import PlanRules, ProposalError, ValidatedPlan, validate_fix, validate_proposal
 from ..metrics.store import MetricSeries
 from ..state.rundir import RunDir
@@ -86,7 +87,7 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         max_steps=plan.max_steps,
         diagnosis=proposal.diagnosis,
         rationale=proposal.rationale,
-        observations=[o if isinstance(o, dict) else o.__dict__ for o in proposal.observations],
+        observations=_checked(proposal.observations, pctx.parent_metrics),
         changes={k: plan.hparams[k] for k in plan.hparams if plan.hparams[k] != parent.hparams.get(k)},
         agent=proposal.agent + note,
         cost=cost,
@@ -149,6 +150,16 @@ def _ask(call, check, ctx: PlanningContext):
         answer = call(ctx.fallback)
         cost = cost.add(answer.cost)
         return answer, check(answer), cost, f" (fallback after invalid answer from {ctx.agent.name}: {exc})"
+
+
+def _checked(observations: list[Any], metrics: MetricSeries) -> list[dict[str, Any]]:
+    """Each observation with its claim check against the parent's metrics (supported/contradicted/unverifiable)."""
+    out = []
+    for o in observations:
+        obs = o if isinstance(o, Observation) else Observation(**o)
+        check = check_observation(obs, metrics)
+        out.append({**asdict(obs), "check": check.verdict, "check_reason": check.reason})
+    return out
 
 
 def _record(ctx: PlanningContext, node: Node, inputs: dict[str, Any], output: dict[str, Any]) -> None:
