@@ -127,13 +127,6 @@ class HParamSpace:
         out.update(extra)
         return HParamSpace(out)
 
-    def keys(self) -> list[str]:
-        return list(self.specs)
-
-    def role(self, key: str) -> str:
-        spec = self.specs.get(key)
-        return spec.role if spec else OTHER
-
     def keys_with_role(self, role: str) -> list[str]:
         return [k for k, s in self.specs.items() if s.role == role]
 

@@ -68,7 +68,6 @@ class RichDisplay(PlainDisplay):
         super().__init__(console)
         self._live: Live | None = None
         self._engine: Any = None
-        self._metrics: dict[int, MetricSeries] = {}
 
     def _render(self) -> Group:
         e = self._engine

@@ -17,6 +17,7 @@ from ..agents.claims import check_observation
 from ..agents.validation import PlanRules, ProposalError, ValidatedPlan, validate_fix, validate_proposal
 from ..metrics.store import MetricSeries
 from ..state.rundir import RunDir
+from ..trainers.subprocess_phase import log_tail
 from .node import Cost, Node, NodeKind
 from .selection import Action, ActionKind
 from .tree import Tree
@@ -101,7 +102,7 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
 def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext) -> Node:
     fdir = ctx.rundir.node_dir(failed.id)
     ectx = ErrorContext(
-        node=failed, error=failed.error or "", log_tail=_tail(fdir / "log.txt"), space=ctx.rules.space,
+        node=failed, error=failed.error or "", log_tail=log_tail(fdir / "log.txt"), space=ctx.rules.space,
         metrics=MetricSeries.load(fdir / "metrics.jsonl"),
     )
 
@@ -166,10 +167,3 @@ def _record(ctx: PlanningContext, node: Node, inputs: dict[str, Any], output: di
     ctx.rundir.write_node_file(node.id, "proposal.json", {
         "node": node.id, "created_at": time.time(), "agent": node.agent, "input": inputs, "output": output,
     })
-
-
-def _tail(path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from .node import Node, NodeKind, NodeStatus
+from .uct import normalise
 
 
 @dataclass(frozen=True)
@@ -74,14 +75,6 @@ class Tree:
             stack.extend(self.children(node.id, include_pruned=include_pruned))
         return out
 
-    def ancestors(self, node_id: int) -> list[Node]:
-        """Parent first, root last."""
-        out, cur = [], self.nodes[node_id].parent
-        while cur is not None:
-            out.append(self.nodes[cur])
-            cur = self.nodes[cur].parent
-        return out
-
     def strategy_path(self, node_id: int) -> list[Node]:
         """The scratch-to-leaf path ending at node_id, following checkpoint loads back to a from-scratch phase.
 
@@ -125,8 +118,6 @@ class Tree:
 
     def normalised_score(self, node: Node) -> float:
         """ŝ of eq. 7 over every validated score in the tree; 0 for a node without a score."""
-        from .uct import normalise
-
         rng = self.score_range()
         if rng is None or not node.validated:
             return 0.0
@@ -160,9 +151,6 @@ class Tree:
         """Highest best validation score; ties go to the earlier node (cheaper, found first)."""
         cands = self.validated()
         return max(cands, key=lambda n: (n.best_val, -n.id)) if cands else None
-
-    def count_kind(self, *kinds: str) -> int:
-        return sum(1 for n in self if n.kind in kinds and not n.pruned)
 
     # ---- terminality (§3.2) -----------------------------------------------------------------
     def can_expand(self, node: Node, limits: TreeLimits) -> bool:
