@@ -18,6 +18,7 @@ register_configs()
 def _task(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
 
+    from .agents.base import AgentUnavailable
     from .app import ConfigError, load_resumed_config, run_search
     from .hparams.space import HParamError
     from .state.lock import SearchLockedError
@@ -33,6 +34,10 @@ def _task(cfg: DictConfig) -> None:
     except (ConfigError, HParamError, SearchLockedError, InstantiationException) as exc:
         print(f"llmzero: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except AgentUnavailable as exc:
+        print(f"llmzero: error: {exc}\nllmzero: the search state is saved; rerun the same command to resume "
+              f"once the provider answers (or set agent.on_failure=fallback)", file=sys.stderr)
+        sys.exit(3)
     except KeyboardInterrupt:
         print("llmzero: interrupted; state is saved — rerun the same command to resume", file=sys.stderr)
         sys.exit(130)

@@ -20,7 +20,7 @@ are validated by llmzero.agents.validation before anything runs.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, runtime_checkable
 
 from ..hparams.space import HParamSpace
 from ..metrics.store import MetricSeries
@@ -90,6 +90,10 @@ class ProposalContext:
     plots: list[str] = field(default_factory=list)  # PNG paths of the parent's curves, for multimodal agents
     node_id: int = -1  # id the proposed phase will get
     siblings: list[Node] = field(default_factory=list)  # the parent's existing children: what was tried from here
+    # The search's own check of an answer (raises ProposalError with a message for the model), so an
+    # agent that can be re-asked hears why; the search checks again whatever the agent does.
+    validate: Callable[[Proposal], Any] | None = None
+    calls: Any = None  # CallLog of the node being proposed: where LLM agents save each call
 
 
 @dataclass
@@ -100,7 +104,8 @@ class StopContext:
     incumbent_metrics: MetricSeries | None
     steps_left: int
     budget_left: int
-    plots: list[str] = field(default_factory=list)
+    plots: list[str] = field(default_factory=list)  # overlay PNGs: running phase (blue) vs incumbent (green)
+    calls: Any = None  # CallLog of the running node
 
 
 @dataclass
@@ -110,6 +115,22 @@ class ErrorContext:
     log_tail: str
     space: HParamSpace
     metrics: MetricSeries
+    history: list[Node] = field(default_factory=list)  # earlier failures of this debug chain, oldest first
+    validate: Callable[[ErrorFix], Any] | None = None
+    calls: Any = None  # CallLog of the failed node
+
+
+class AgentGaveUp(Exception):
+    """An agent could not produce a valid answer (bad replies after its re-asks, or its provider failed);
+    the search asks the fallback agent instead. Carries what the failed attempts cost."""
+
+    def __init__(self, message: str, cost: Cost | None = None):
+        super().__init__(message)
+        self.cost = cost or Cost()
+
+
+class AgentUnavailable(RuntimeError):
+    """The provider failed and the agent is configured to stop the search rather than fall back."""
 
 
 @runtime_checkable

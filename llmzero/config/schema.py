@@ -90,6 +90,51 @@ class HeuristicAgentConfig(AgentConfig):
 
 
 @dataclass
+class RetryConfig:
+    max_retries: int = 4  # transient provider errors (429, 529, 5xx, timeouts) per call
+    backoff_s: float = 2.0  # first wait, doubled each retry; a retry-after header wins
+    max_backoff_s: float = 60.0
+
+
+@dataclass
+class LLMAgentConfig(AgentConfig):
+    model: str = MISSING
+    role_models: Dict[str, Optional[str]] = field(
+        default_factory=lambda: {"proposer": None, "stopper": None, "analyzer": None})  # per-role override
+    api_key_env: Optional[str] = None  # the environment variable holding the key (never the key itself)
+    max_reasks: int = 2  # re-asks with the validation error before the heuristic agent answers instead
+    max_tokens: int = 2048
+    temperature: Optional[float] = None
+    timeout_s: float = 300.0
+    max_images: int = 2  # metric plots attached per call (multimodal models only)
+    on_failure: str = "fallback"  # provider down after retries: fallback (heuristic answers) or error (stop)
+    prompts_dir: Optional[str] = None  # default: the packaged prompts/
+    prices: Dict[str, Any] = field(default_factory=dict)  # model -> {input, output, cache_read, cache_write} $/Mtok
+    retry: RetryConfig = field(default_factory=RetryConfig)
+
+
+@dataclass
+class ClaudeAgentConfig(LLMAgentConfig):
+    _target_: str = "llmzero.agents.llm.providers.ClaudeAgent"
+    name: str = "claude"
+    model: str = "claude-sonnet-4-6"
+    api_key_env: Optional[str] = "ANTHROPIC_API_KEY"
+    base_url: Optional[str] = None  # default: the SDK's (ANTHROPIC_BASE_URL or api.anthropic.com)
+    vision: bool = True
+    cache_static: bool = True  # prompt caching of descriptions, instructions and schema
+
+
+@dataclass
+class LiteLLMAgentConfig(LLMAgentConfig):
+    _target_: str = "llmzero.agents.llm.providers.LiteLLMAgent"
+    name: str = "litellm"
+    model: str = "openai/gpt-5"
+    api_base: Optional[str] = None  # e.g. http://localhost:11434 for ollama
+    vision: Optional[bool] = None  # None: ask litellm's model table whether the model takes images
+    extra: Dict[str, Any] = field(default_factory=dict)  # passed through to litellm.completion
+
+
+@dataclass
 class ClusterConfig:
     name: str = "local"
     max_concurrent: int = 1  # phases run at once; >1 needs a backend that can share the hardware
@@ -166,5 +211,7 @@ def register_configs() -> None:
     cs.store(group="trainer", name="base_synthetic", node=SyntheticTrainerConfig)
     cs.store(group="trainer", name="base_trl", node=TRLTrainerConfig)
     cs.store(group="agent", name="base_heuristic", node=HeuristicAgentConfig)
+    cs.store(group="agent", name="base_claude", node=ClaudeAgentConfig)
+    cs.store(group="agent", name="base_litellm", node=LiteLLMAgentConfig)
     cs.store(group="cluster", name="base_cluster", node=ClusterConfig)
     cs.store(group="search", name="base_search", node=SearchConfig)

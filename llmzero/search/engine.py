@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..agents.base import Agent, StopContext
+from ..agents.llm.calls import CallLog
 from ..execution.early_stop import StopSchedule
 from ..hparams.space import HParamSpace
 from ..metrics import names
@@ -25,6 +26,7 @@ from ..strategy.recipe import build_recipe
 from ..trainers.base import PhaseHandle, PhaseResult, PhaseSpec, checkpoint_dir, list_checkpoints
 from ..agents.validation import PlanRules, ProposalError
 from .node import Node, NodeKind, NodeStatus
+from .monitoring import ask_stopper, render_node_plot, render_overlay
 from .planning import PlanningContext, Unfixable, plan_node
 from .selection import ActionKind, select
 from .tree import Tree, TreeLimits
@@ -244,11 +246,14 @@ class SearchEngine:
             incumbent_metrics=MetricSeries.load(self.rundir.node_dir(incumbent.id) / "metrics.jsonl"),
             steps_left=max(0, act.node.max_steps - act.metrics.last_step()),
             budget_left=max(0, self.s.budget - self.tree.iteration),
+            calls=CallLog(self.rundir.node_dir(act.node.id)),
         )
-        decision = self.agent.should_stop(ctx)
+        if getattr(self.agent, "wants_images", False):
+            ctx.plots = render_overlay(self.tree, self.rundir, act.node, act.metrics, incumbent)
+        decision = ask_stopper(self.agent, self.fallback, ctx)
         act.node.cost = act.node.cost.add(decision.cost)
         self.rundir.log_event("stop_check", node=act.node.id, step=act.metrics.last_step(),
-                              stop=decision.stop, reason=decision.reason)
+                              stop=decision.stop, reason=decision.reason, plots=ctx.plots)
         if decision.stop:
             act.node.stop_reason = decision.reason
             act.handle.stop(decision.reason)
@@ -271,6 +276,7 @@ class SearchEngine:
         if result.status == NodeStatus.FAILED:
             write_text_atomic(self.rundir.node_dir(node.id) / "error.txt",
                               f"{result.error}\n\n--- log tail ---\n{result.log_tail}\n")
+        render_node_plot(self.rundir, node)
         lifted = self.tree.lift_fixed_debug(node.id) if node.validated else None
         if lifted is not None:
             self.rundir.log_event("debug_fixed", node=node.id, origin=lifted.id, new_parent=node.parent)

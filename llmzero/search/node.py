@@ -32,6 +32,8 @@ class Cost:
     agent_tokens_in: int = 0
     agent_tokens_out: int = 0
     agent_usd: float = 0.0
+    agent_calls: int = 0
+    agent_cached_tokens: int = 0  # part of agent_tokens_in read from the provider's prompt cache
 
     def add(self, other: "Cost") -> "Cost":
         return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Cost)))

@@ -12,7 +12,8 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..agents.base import Agent, ErrorContext, ErrorFix, Observation, Proposal, ProposalContext
+from ..agents.base import Agent, AgentGaveUp, ErrorContext, ErrorFix, Observation, Proposal, ProposalContext
+from ..agents.llm.calls import CallLog
 from ..agents.claims import check_observation
 from ..agents.validation import PlanRules, ProposalError, ValidatedPlan, validate_fix, validate_proposal
 from ..metrics.store import MetricSeries
@@ -54,10 +55,16 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
 
     scratch = action.kind == ActionKind.SCRATCH
     parent_dir = ctx.rundir.node_dir(parent.id)
+    checkpoints = [] if scratch else list(parent.checkpoints)
+
+    def check(p: Proposal) -> ValidatedPlan:
+        return validate_proposal(p, parent_hparams=parent.hparams, parent_checkpoints=checkpoints,
+                                 scratch=scratch, rules=ctx.rules)
+
     pctx = ProposalContext(
         parent=parent,
         parent_metrics=MetricSeries.load(parent_dir / "metrics.jsonl"),
-        parent_checkpoints=[] if scratch else list(parent.checkpoints),
+        parent_checkpoints=checkpoints,
         path=tree.strategy_path(parent.id),
         best_val=best.best_val if (best := tree.best_node()) else None,
         space=ctx.rules.space,
@@ -66,14 +73,12 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         default_max_steps=parent.max_steps,
         max_steps_cap=ctx.rules.max_steps_cap,
         budget_left=ctx.budget_left,
-        plots=sorted(str(p) for p in parent_dir.glob("*.png")),
+        plots=[str(p) for p in [parent_dir / "metrics.png"] if p.is_file()],
         node_id=node_id,
         siblings=tree.children(parent.id),
+        validate=check,
+        calls=CallLog(ctx.rundir.node_dir(node_id)),
     )
-
-    def check(p: Proposal) -> ValidatedPlan:
-        return validate_proposal(p, parent_hparams=parent.hparams, parent_checkpoints=pctx.parent_checkpoints,
-                                 scratch=scratch, rules=ctx.rules)
 
     proposal, plan, cost, note = _ask(lambda a: a.propose(pctx), check, ctx)
     resume_from = None if plan.resume_step is None else parent.id
@@ -101,15 +106,17 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
 
 def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext) -> Node:
     fdir = ctx.rundir.node_dir(failed.id)
-    ectx = ErrorContext(
-        node=failed, error=failed.error or "", log_tail=log_tail(fdir / "log.txt"), space=ctx.rules.space,
-        metrics=MetricSeries.load(fdir / "metrics.jsonl"),
-    )
 
     def check(fix: ErrorFix) -> ValidatedPlan:
         if not fix.fixable:
             return ValidatedPlan(hparams=dict(failed.hparams), resume_step=None, max_steps=failed.max_steps)
         return validate_fix(fix, failed_hparams=failed.hparams, rules=ctx.rules)
+
+    ectx = ErrorContext(
+        node=failed, error=failed.error or "", log_tail=log_tail(fdir / "log.txt"), space=ctx.rules.space,
+        metrics=MetricSeries.load(fdir / "metrics.jsonl"), history=_debug_history(ctx.tree, failed),
+        validate=check, calls=CallLog(fdir),  # the analysis belongs to the failure, fixable or not
+    )
 
     fix, plan, cost, note = _ask(lambda a: a.analyze_error(ectx), check, ctx)
     if not fix.fixable:
@@ -138,19 +145,36 @@ def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext
     return node
 
 
+def _debug_history(tree: Tree, failed: Node) -> list[Node]:
+    """The failures of this debug chain, oldest first, so the analyzer does not repeat a fix that failed."""
+    chain = [failed]
+    while chain[-1].debug_of is not None and chain[-1].debug_of in tree.nodes:
+        chain.append(tree[chain[-1].debug_of])
+    return list(reversed(chain[1:]))
+
+
 def _ask(call, check, ctx: PlanningContext):
-    """Ask the agent; on an invalid answer, ask the fallback agent and say so."""
+    """Ask the agent; when it gives up or its answer is still invalid, ask the fallback agent and say so.
+
+    LLM agents re-ask the model with the validation error themselves (ctx.validate); the check here
+    is the search's own, applied to whoever answered.
+    """
     cost = Cost()
-    answer = call(ctx.agent)
-    cost = cost.add(answer.cost)
     try:
+        answer = call(ctx.agent)
+        cost = cost.add(answer.cost)
         return answer, check(answer), cost, ""
-    except ProposalError as exc:
+    except (ProposalError, AgentGaveUp) as exc:
+        if isinstance(exc, AgentGaveUp):
+            cost = cost.add(exc.cost)
         if ctx.fallback is None or ctx.fallback is ctx.agent:
+            if isinstance(exc, AgentGaveUp):
+                raise ProposalError(str(exc)) from exc
             raise
         answer = call(ctx.fallback)
         cost = cost.add(answer.cost)
-        return answer, check(answer), cost, f" (fallback after invalid answer from {ctx.agent.name}: {exc})"
+        why = "gave up" if isinstance(exc, AgentGaveUp) else "answered invalidly"
+        return answer, check(answer), cost, f" (fallback: {ctx.agent.name} {why}: {exc})"
 
 
 def _checked(observations: list[Any], metrics: MetricSeries) -> list[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""LLM agents (proposer, early stopper, error analyzer) on Claude or any litellm provider."""

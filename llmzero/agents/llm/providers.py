@@ -1,0 +1,45 @@
+"""The two configured LLM agents: `agent=claude` (anthropic SDK) and `agent=litellm` (any provider).
+
+Both are LLMAgent with a different client; everything else (prompts, re-asks, fallback,
+call log, cost) is shared. A user plugs in another provider by pointing agent._target_ at
+a class that builds its own LLMClient the same way.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from .agent import LLMAgent, api_key_from_env
+from .client import RetryPolicy
+
+
+def _common(kwargs: dict[str, Any]) -> dict[str, Any]:
+    retry = kwargs.pop("retry", None) or {}
+    kwargs["retry"] = RetryPolicy(**retry) if isinstance(retry, Mapping) else retry
+    return kwargs
+
+
+class ClaudeAgent(LLMAgent):
+    def __init__(self, *, name: str = "claude", model: str = "claude-sonnet-4-6",
+                 api_key_env: str = "ANTHROPIC_API_KEY", base_url: str | None = None, timeout_s: float = 300.0,
+                 vision: bool = True, cache_static: bool = True, **kwargs: Any):
+        from .anthropic_client import AnthropicClient
+
+        key = api_key_from_env(api_key_env, name, required=True)
+        client = AnthropicClient(api_key=key, base_url=base_url, timeout_s=timeout_s, vision=vision,
+                                 cache_static=cache_static)
+        super().__init__(client, name=name, model=model, secrets=(key,), **_common(kwargs))
+
+
+class LiteLLMAgent(LLMAgent):
+    def __init__(self, *, name: str = "litellm", model: str = "openai/gpt-5", api_key_env: str | None = None,
+                 api_base: str | None = None, timeout_s: float = 300.0, vision: bool | None = None,
+                 extra: Mapping[str, Any] | None = None, **kwargs: Any):
+        from .litellm_client import LiteLLMClient
+
+        # A self-hosted endpoint (ollama, vLLM) may need no key; litellm also reads the provider's
+        # usual variable (OPENAI_API_KEY, ...) itself when api_key_env is not set.
+        key = api_key_from_env(api_key_env, name, required=bool(api_key_env))
+        client = LiteLLMClient(model=model, api_key=key, api_base=api_base, timeout_s=timeout_s, vision=vision,
+                               extra=dict(extra or {}))
+        super().__init__(client, name=name, model=model, secrets=(key,) if key else (), **_common(kwargs))
