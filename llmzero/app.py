@@ -13,7 +13,7 @@ from .agents.heuristic import HeuristicAgent
 from .execution.early_stop import StopSchedule
 from .hparams.space import HParamError, HParamSpace, HParamSpec
 from .reports.live import make_console, make_display
-from .reports.tables import node_table, path_table, tree_view, fmt_score
+from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
 from .search.engine import SearchEngine, SearchResult, SearchSettings
 from .search.tree import Tree, TreeLimits
 from .search.uct import UCTParams
@@ -142,6 +142,9 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
 def print_summary(result: SearchResult, rundir: RunDir, console: Console) -> None:
     console.print(tree_view(result.tree))
     console.print(node_table(result.tree, base=result.base_scores))
+    usage = agent_totals(result.tree)
+    if usage:
+        console.print(usage)
     if result.best is None:
         console.print(f"[red]no phase produced a validation score[/] ({result.stop_reason})")
         return

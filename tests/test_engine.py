@@ -73,7 +73,7 @@ class BadAgent(HeuristicAgent):
 def test_invalid_agent_answer_falls_back_to_heuristic_and_is_recorded(tmp_path):
     res = run(tmp_path, "agent._target_=test_engine.BadAgent", "agent.name=bad", "search.budget=3")
     evolved = [n for n in res.tree if n.kind == "evolve"]
-    assert evolved and all("fallback after invalid answer from bad" in n.agent for n in evolved)
+    assert evolved and all("fallback: bad answered invalidly" in n.agent for n in evolved)
     assert all(n.status == "completed" for n in res.tree)
     prop = json.loads((tmp_path / "run/nodes/1/proposal.json").read_text())
     assert "learning_rate=5.0 is not valid" in prop["agent"]

@@ -47,6 +47,7 @@ def records(n=30, kl_spike_at=None):
             r["kl"] = 3.0
         if s % 5 == 0:
             r["val/score"] = 0.3 + 0.005 * s
+            r["test/score"] = 0.25 + 0.005 * s  # logged for the report; must never reach an agent
         out.append(r)
     return out
 
@@ -118,6 +119,7 @@ def test_claude_proposer_sends_system_summaries_and_plot_and_reaches_a_proposal(
     user = req.user_text()
     assert "val/score: steps 5-30" in user and "kl: steps 1-30" in user  # summaries, not raw dumps
     assert '"step": 7' not in user and "Parent checkpoints: steps [10, 20, 30]" in user
+    assert "test/score" not in user and "test/score" not in system
     assert len(req.images()) == 1 and req.api_key() == KEY
 
     (call,) = saved_calls(ctx)

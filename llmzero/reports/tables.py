@@ -68,11 +68,12 @@ def node_table(tree: Tree, title: str = "Per-node results", base: dict[str, floa
                     ("status", {}), ("best val", {"justify": "right"}), ("best step", {"justify": "right"}),
                     ("test", {"justify": "right"}), ("steps", {"justify": "right"}),
                     ("wall s", {"justify": "right"}), ("GPU-h", {"justify": "right"}),
-                    ("agent $", {"justify": "right"}), ("diagnosis", {"max_width": 48})]:
+                    ("agent tok", {"justify": "right"}), ("agent $", {"justify": "right"}),
+                    ("diagnosis", {"max_width": 48})]:
         table.add_column(col, **kw)
     if base:
         table.add_row("base", "model", "-", "-", fmt_score(base.get("val")), "-", fmt_score(base.get("test")),
-                      "0", "-", "-", "-", "the base model before any RL phase", style="dim")
+                      "0", "-", "-", "-", "-", "the base model before any RL phase", style="dim")
     for n in tree:
         _, style = STATUS_STYLE.get(n.status, ("", ""))
         table.add_row(
@@ -80,9 +81,29 @@ def node_table(tree: Tree, title: str = "Per-node results", base: dict[str, floa
             Text(n.status + (" (pruned)" if n.pruned else ""), style=style),
             fmt_score(n.best_val), "-" if n.best_step is None else str(n.best_step), fmt_score(n.test_score),
             f"{n.steps_done}/{n.max_steps}", f"{n.cost.wall_s:.1f}", f"{n.cost.gpu_s / 3600:.3f}",
-            f"{n.cost.agent_usd:.3f}", (n.error or n.diagnosis or "")[:200],
+            fmt_tokens(n.cost.agent_tokens_in + n.cost.agent_tokens_out), f"{n.cost.agent_usd:.3f}",
+            (n.error or n.diagnosis or "")[:200],
         )
     return table
+
+
+def fmt_tokens(n: int) -> str:
+    return "-" if not n else f"{n / 1000:.1f}k" if n >= 1000 else str(n)
+
+
+def agent_totals(tree: Tree) -> str:
+    """One line of LLM usage for the whole search; the paper's reference is $48 for 64 iterations (B.4)."""
+    calls = sum(n.cost.agent_calls for n in tree)
+    if not calls:
+        return ""
+    t_in = sum(n.cost.agent_tokens_in for n in tree)
+    cached = sum(n.cost.agent_cached_tokens for n in tree)
+    t_out = sum(n.cost.agent_tokens_out for n in tree)
+    usd = sum(n.cost.agent_usd for n in tree)
+    iters = max(1, tree.iteration)
+    return (f"agent: {calls} calls, {fmt_tokens(t_in)} tokens in ({fmt_tokens(cached)} from cache), "
+            f"{fmt_tokens(t_out)} out; ${usd:.3f} in all, {fmt_tokens((t_in + t_out) // iters)} tokens and "
+            f"${usd / iters:.4f} per iteration over {tree.iteration} iterations")
 
 
 def path_table(path: list[Node], lengths: list[int]) -> Table:

@@ -66,8 +66,9 @@ def hparam_descriptions_text(groups: Mapping[str, Mapping[str, str]], space: HPa
 
 
 def summaries_text(series: MetricSeries, limit: int = 24) -> str:
+    # Test scores never reach an agent: selection must see validation only (paper §4.1, strict separation).
     keys = [k for k in _ORDER if k in series.keys()]
-    keys += sorted(k for k in series.keys() if k not in keys and k not in _SKIP)
+    keys += sorted(k for k in series.keys() if k not in keys and k not in _SKIP and not k.startswith("test/"))
     lines = [s.text() for s in summarise(series, keys[:limit]).values()]
     return "\n".join(lines) if lines else "(no metrics were logged)"
 
