@@ -208,7 +208,18 @@ def test_missing_api_key_is_a_clear_error(monkeypatch):
     with pytest.raises(AgentConfigError, match="environment variable ANTHROPIC_API_KEY"):
         ClaudeAgent()
     with pytest.raises(AgentConfigError, match="agent.on_failure='retry'"):
-        LiteLLMAgent(model="ollama/qwen3:8b", on_failure="retry")
+        LiteLLMAgent(model="ollama/qwen3:8b", api_base="http://127.0.0.1:11434", on_failure="retry")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with pytest.raises(AgentConfigError, match="litellm needs OPENAI_API_KEY"):
+        LiteLLMAgent(model="openai/gpt-5")
+    LiteLLMAgent(model="ollama/qwen3:8b", api_base="http://127.0.0.1:11434")  # a local server needs no key
+
+
+def test_rejected_key_stops_instead_of_falling_back(server, space, tmp_path, monkeypatch):
+    server.push(Reply(status=401, text="invalid x-api-key"))
+    with pytest.raises(AgentUnavailable, match="HTTP 401"):
+        claude(server, monkeypatch).propose(proposal_ctx(space, tmp_path))
+    assert len(server.requests) == 1
 
 
 def test_scratch_child_gets_no_checkpoint_information(server, space, tmp_path, monkeypatch):
@@ -257,9 +268,10 @@ def test_stopper_reads_overlay_and_answers_stop(server, space, tmp_path, monkeyp
     ctx = StopContext(node=running, metrics=cur, incumbent=parent_node(space), incumbent_metrics=inc, steps_left=30,
                       budget_left=4, plots=[str(png)], calls=CallLog(tmp_path / "node3"))
     server.push('{"decision": "STOP", "reason": "kl spiked to 3 at step 20 and val trails by 0.1"}')
-    d = claude(server, monkeypatch).should_stop(ctx)
+    d = claude(server, monkeypatch, role_models={"stopper": "claude-haiku-4-5"}).should_stop(ctx)
     assert d.stop and d.reason.startswith("STOP: kl spiked") and d.cost.agent_calls == 1
     req = server.requests[0]
+    assert req.body["model"] == "claude-haiku-4-5"  # per-role model override: a cheaper stopper
     assert "early stopper" in req.system_text() and "blue" in req.system_text() and len(req.images()) == 1
     assert "Incumbent: node 0, best val/score 0.45" in req.user_text() and "learning_rate=0.001" in req.user_text()
     server.push('{"decision": "MAYBE", "reason": "?"}', '{"decision": "CONTINUE", "reason": "close to the incumbent"}')

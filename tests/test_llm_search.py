@@ -108,3 +108,15 @@ def test_missing_key_is_a_clean_command_line_error(tmp_path):
                           f"search.dir={tmp_path / 'run'}"], capture_output=True, text=True, timeout=120, env=env,
                          cwd=tmp_path)
     assert out.returncode == 2 and "ANTHROPIC_API_KEY" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_agent_dollar_cap_stops_the_search_cleanly(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    with ScriptedLLMServer(default=Brain()) as server:
+        res = run_search(cfg("agent=claude", f"agent.base_url={server.anthropic_base_url}",
+                             "agent.prices.claude-sonnet-4-6.input=2000", "search.max_agent_usd=20",
+                             "search.budget=10", "search.early_stop.enabled=false"),
+                         tmp_path / "run", Console(file=open(os.devnull, "w")))
+    spent = sum(n.cost.agent_usd for n in res.tree)
+    assert res.stop_reason.startswith("agent dollar cap reached") and spent >= 20
+    assert 2 <= res.tree.iteration < 10 and all(n.finished for n in res.tree)

@@ -100,7 +100,7 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
     )
     _record(ctx, node, {"action": action.kind, "parent": parent.id, "scratch": scratch,
                         "parent_checkpoints": pctx.parent_checkpoints, "selection_trace": action.trace},
-            proposal.to_dict())
+            {**proposal.to_dict(), "observations": node.observations})  # with their claim checks
     return node
 
 

@@ -150,7 +150,8 @@ class LLMAgent:
             except ProviderError as exc:
                 record.verdict = f"provider error: {exc}"
                 self._save(calls, record)
-                if self.on_failure == "error":
+                # A rejected key will not fix itself: stop with the reason rather than fall back all search long.
+                if self.on_failure == "error" or exc.status in (401, 403):
                     raise AgentUnavailable(f"agent {self.name} ({model}): {exc}") from exc
                 raise AgentGaveUp(f"{self.name} {role}: {exc}", cost) from exc
             usd = self.price(model, reply)

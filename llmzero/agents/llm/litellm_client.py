@@ -9,6 +9,7 @@ text summaries alone.
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Any
 
 from .client import ChatReply, ChatRequest, ProviderError, classify_status, png_base64, retry_after_header
@@ -17,7 +18,9 @@ from .client import ChatReply, ChatRequest, ProviderError, classify_status, png_
 def import_litellm() -> Any:
     # Offline first: without this litellm downloads its price table from GitHub on import.
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-    import litellm
+    with warnings.catch_warnings():  # litellm's own pydantic models warn on import; nothing a user can act on
+        warnings.filterwarnings("ignore", message=r"Items? .* (is|are) using the `ReadOnly` qualifier")
+        import litellm
 
     litellm.suppress_debug_info = True
     return litellm

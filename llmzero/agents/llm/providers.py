@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from .agent import LLMAgent, api_key_from_env
+from .agent import AgentConfigError, LLMAgent, api_key_from_env
 from .client import RetryPolicy
 
 
@@ -40,6 +40,24 @@ class LiteLLMAgent(LLMAgent):
         # A self-hosted endpoint (ollama, vLLM) may need no key; litellm also reads the provider's
         # usual variable (OPENAI_API_KEY, ...) itself when api_key_env is not set.
         key = api_key_from_env(api_key_env, name, required=bool(api_key_env))
+        if not key:
+            _check_provider_env(model, api_base, name)
         client = LiteLLMClient(model=model, api_key=key, api_base=api_base, timeout_s=timeout_s, vision=vision,
                                extra=dict(extra or {}))
         super().__init__(client, name=name, model=model, secrets=(key,) if key else (), **_common(kwargs))
+
+
+def _check_provider_env(model: str, api_base: str | None, agent: str) -> None:
+    """Without agent.api_key_env, litellm reads the provider's own variables; say up front which are
+    missing instead of letting every call of the search fail and fall back."""
+    from .litellm_client import import_litellm
+
+    try:
+        missing = import_litellm().validate_environment(model=model, api_base=api_base).get("missing_keys", [])
+    except Exception:  # a model litellm cannot place: let the first call report it
+        return
+    missing = [k for k in missing if not (api_base and k.endswith("_API_BASE"))]
+    if missing:
+        raise AgentConfigError(
+            f"agent={agent} agent.model={model}: litellm needs {', '.join(missing)} in the environment and it is not "
+            f"set. Export it, or name the variable holding the key with agent.api_key_env=<VAR>.")
