@@ -108,7 +108,8 @@ def test_claude_proposer_sends_system_summaries_and_plot_and_reaches_a_proposal(
     ctx = proposal_ctx(space, tmp_path)
     p = claude(server, monkeypatch).propose(ctx)
 
-    assert p.changes == {"learning_rate": 2e-5, "kl_coef": 0.002} and p.resume_step == 30 and p.epochs == 1.5
+    assert p.changes == {"learning_rate": 2e-5, "kl_coef": 0.002, "epochs": 1.5} and p.resume_step == 30
+    assert ctx.validate(p).max_steps == 45  # 1.5 epochs x 30 steps per epoch
     assert p.cost.agent_calls == 1 and p.cost.agent_tokens_in > 1000 and p.cost.agent_usd > 0
     (req,) = server.requests
     assert req.api == "anthropic" and req.body["model"] == "claude-sonnet-4-6"
@@ -236,7 +237,7 @@ def test_litellm_sends_openai_chat_with_images_and_retries_429(server, space, tm
     server.push(Reply(status=429, text="slow down", headers={"retry-after": "0"}), answer())
     ctx = proposal_ctx(space, tmp_path)
     p = litellm_agent(server, monkeypatch).propose(ctx)
-    assert p.changes == {"learning_rate": 2e-5, "kl_coef": 0.002} and len(server.requests) == 2
+    assert p.changes == {"learning_rate": 2e-5, "kl_coef": 0.002, "epochs": 1.5} and len(server.requests) == 2
     req = server.requests[-1]
     assert req.api == "openai" and req.body["model"] == "test-model"
     assert "What the metrics mean" in req.system_text() and "val/score: steps 5-30" in req.user_text()

@@ -9,9 +9,7 @@ import os
 import re
 import subprocess
 import sys
-from pathlib import Path
 
-import pytest
 from hydra import compose, initialize_config_dir
 from rich.console import Console
 

@@ -109,8 +109,11 @@ def parse_answer(role: str, text: str) -> _Strict:
 
 
 def to_proposal(answer: ProposerAnswer, agent: str) -> Proposal:
+    changes = dict(answer.changes)
+    if answer.epochs is not None:  # the epoch budget is a hyperparameter: the phase length follows from it
+        changes.setdefault("epochs", answer.epochs)
     return Proposal(
-        changes=dict(answer.changes), diagnosis=answer.diagnosis, rationale=answer.rationale,
+        changes=changes, diagnosis=answer.diagnosis, rationale=answer.rationale,
         observations=[Observation(**o.model_dump()) for o in answer.observations],
         resume_step=answer.resume_step, max_steps=answer.max_steps, epochs=answer.epochs, agent=agent,
     )

@@ -7,6 +7,7 @@ of a request we build, and any string equal to a configured key is masked before
 
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -68,8 +69,6 @@ class CallLog:
         return path
 
     def records(self) -> list[dict[str, Any]]:
-        import json
-
         return [json.loads(p.read_text()) for p in sorted(self.dir.glob("*.json"))] if self.dir.is_dir() else []
 
 
