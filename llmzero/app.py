@@ -104,7 +104,7 @@ def settings_from(cfg: DictConfig) -> SearchSettings:
         poll_interval_s=cfg.cluster.poll_interval_s, max_gpu_hours=s.max_gpu_hours, max_agent_usd=s.max_agent_usd,
         uct=UCTParams(**OmegaConf.to_container(s.uct)), limits=TreeLimits(**OmegaConf.to_container(s.limits)),
         stop_schedule=StopSchedule(enabled=es.enabled, interval_s=es.interval_s, interval_steps=es.interval_steps,
-                                   min_evals=es.min_evals),
+                                   min_evals=es.min_evals, overlay_plots=es.overlay_plots),
     )
 
 

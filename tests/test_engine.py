@@ -77,3 +77,36 @@ def test_invalid_agent_answer_falls_back_to_heuristic_and_is_recorded(tmp_path):
     assert all(n.status == "completed" for n in res.tree)
     prop = json.loads((tmp_path / "run/nodes/1/proposal.json").read_text())
     assert "learning_rate=5.0 is not valid" in prop["agent"]
+
+
+class TwoChildren(HeuristicAgent):
+    """Proposes one promising child (a useful learning rate, resumed at the parent's best) and one
+    dominated child (a learning rate so high that it stalls, resumed from an early checkpoint);
+    the heuristic stopper decides about both while they run."""
+
+    def propose(self, ctx):
+        if ctx.parent is None:
+            return super().propose(ctx)
+        promising = ctx.node_id == 1
+        lr, resume = (4e-5, max(ctx.parent_checkpoints)) if promising else (3e-4, min(ctx.parent_checkpoints))
+        return Proposal(changes={"learning_rate": lr}, diagnosis="scripted", rationale="scripted",
+                        resume_step=resume, max_steps=60 if promising else 200)
+
+
+def test_stopper_stops_the_dominated_phase_and_lets_the_promising_one_finish(tmp_path):
+    res = run(tmp_path, "agent._target_=test_engine.TwoChildren", "agent.name=two", "search.budget=3",
+              "trainer.step_delay_s=0.03", "search.early_stop.interval_steps=5", "search.early_stop.min_evals=2")
+    promising, dominated = res.tree[1], res.tree[2]
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    checks = {n: [e for e in events if e["event"] == "stop_check" and e["node"] == n] for n in (1, 2)}
+
+    assert promising.status == "completed" and promising.steps_done == promising.max_steps == 60
+    assert checks[1] and not any(e["stop"] for e in checks[1])  # consulted, and told to continue
+
+    assert dominated.status == "early_stopped" and dominated.steps_done < 200
+    assert checks[2][-1]["stop"] and dominated.stop_reason.startswith("STOP")
+    log = (tmp_path / "run" / "nodes" / "2" / "log.txt").read_text()
+    assert f"stopped at step {dominated.steps_done}" in log  # the backend's stop() was called
+    assert max(dominated.checkpoints) == dominated.steps_done  # final checkpoint kept
+    assert dominated.best_val is not None and dominated.validated  # its score still counts
+    assert (tmp_path / "run" / "nodes" / "2" / "overlays").is_dir()  # the stopper's overlay plots

@@ -164,6 +164,7 @@ class EarlyStopConfig:
     interval_s: Optional[float] = None  # paper: 900 s; None = use interval_steps only
     interval_steps: Optional[int] = 10
     min_evals: int = 3  # validation points the running phase needs before the first check (val is noisy)
+    overlay_plots: bool = True  # render running-vs-incumbent plots at each check (always when the agent reads images)
 
 
 @dataclass

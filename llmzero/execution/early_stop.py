@@ -20,6 +20,7 @@ class StopSchedule:
     interval_s: float | None = None
     interval_steps: int | None = 10
     min_evals: int = 2
+    overlay_plots: bool = True
     _last_step: dict[int, int] = field(default_factory=dict)
     _last_time: dict[int, float] = field(default_factory=dict)
 

@@ -248,7 +248,7 @@ class SearchEngine:
             budget_left=max(0, self.s.budget - self.tree.iteration),
             calls=CallLog(self.rundir.node_dir(act.node.id)),
         )
-        if getattr(self.agent, "wants_images", False):
+        if self.s.stop_schedule.overlay_plots or getattr(self.agent, "wants_images", False):
             ctx.plots = render_overlay(self.tree, self.rundir, act.node, act.metrics, incumbent)
         decision = ask_stopper(self.agent, self.fallback, ctx)
         act.node.cost = act.node.cost.add(decision.cost)
