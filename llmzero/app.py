@@ -20,12 +20,13 @@ from .search.uct import UCTParams
 from .state.atomic import write_text_atomic
 from .state.lock import SearchLock
 from .state.rundir import RunDir
+from .tracking.wandb_runs import WandbSettings, WandbTracker
 from .strategy.recipe import phase_lengths
 
 # Settings that define *which* search a directory holds; the budget and caps may change on resume.
 IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed")
 RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
-                       "search.early_stop", "cluster.poll_interval_s")
+                       "search.early_stop", "cluster.poll_interval_s", "wandb")
 
 
 class ConfigError(ValueError):
@@ -108,6 +109,14 @@ def settings_from(cfg: DictConfig) -> SearchSettings:
     )
 
 
+def make_tracker(cfg: DictConfig, search_id: str, search_dir: Path) -> WandbTracker:
+    raw = _select(cfg, "wandb") or {}
+    try:
+        return WandbTracker(WandbSettings(**raw), search_id, search_dir)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None) -> SearchResult:
     console = console or make_console()
     rundir = RunDir(search_dir)
@@ -131,9 +140,10 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         meta.update({"search_id": search_dir.name, "search_dir": str(search_dir), "task": cfg.task.name,
                      "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": cfg.agent.name})
         fallback = None if type(agent) is HeuristicAgent else HeuristicAgent(seed=cfg.search.seed)
+        tracker = make_tracker(cfg, meta["search_id"], search_dir)
         engine = SearchEngine(rundir=rundir, tree=tree, space=space, trainer=trainer, agent=agent,
                               fallback_agent=fallback, root_hparams=theta0, settings=settings,
-                              display=make_display(cfg.search.display, console), meta=meta)
+                              display=make_display(cfg.search.display, console), meta=meta, tracker=tracker)
         result = engine.run()
     print_summary(result, rundir, console)
     return result
@@ -159,3 +169,6 @@ def print_summary(result: SearchResult, rundir: RunDir, console: Console) -> Non
             line += f"   → best path beats the base model on test by {result.best.test_score - base['test']:+.3f}"
         console.print(line)
     console.print(f"recipe: {rundir.recipe_file}\ntree:   {rundir.tree_file}")
+    if "report.html" in result.artifacts:
+        console.print(f"report: {result.artifacts['report.html']}  (and {result.artifacts['report.md'].name}; "
+                      f"plots in {rundir.root / 'plots'})")

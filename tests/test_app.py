@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+from outputs_check import check_search_outputs
 import yaml
 from hydra import compose, initialize_config_dir
 
@@ -187,3 +188,4 @@ def test_default_trl_search_end_to_end(tmp_path):
     best = max(tree["nodes"], key=lambda n: (n["best_val"], -n["id"]))
     assert best["test_score"] is not None
     assert "base model: val" in r.stdout and "best path:" in r.stdout
+    check_search_outputs(out)  # plots, W&B offline runs and the report, from real GRPO phases

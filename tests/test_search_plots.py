@@ -11,7 +11,13 @@ pytest.importorskip("matplotlib")
 from helpers import add
 from matplotlib.colors import to_hex
 
-from llmzero.hparams.space import CAPACITY, OTHER, REGULARISATION, HParamSpace, HParamSpec
+from llmzero.hparams.space import (
+    CAPACITY,
+    OTHER,
+    REGULARISATION,
+    HParamSpace,
+    HParamSpec,
+)
 from llmzero.reports import search_plots as sp
 from llmzero.search.node import Cost, NodeKind, NodeStatus
 from llmzero.search.tree import Tree

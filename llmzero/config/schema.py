@@ -185,6 +185,17 @@ class SearchConfig:
 
 
 @dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline (nothing needs a network; `wandb sync` later), online, disabled
+    project: str = "llmzero"
+    entity: Optional[str] = None
+    dir: Optional[str] = None  # default: the search directory (runs land in <dir>/wandb/)
+    tags: List[str] = field(default_factory=list)
+    init_timeout_s: float = 90.0
+    finish_timeout_s: float = 60.0
+
+
+@dataclass
 class LLMZeroConfig:
     task: Any = MISSING
     model: Any = MISSING
@@ -194,6 +205,7 @@ class LLMZeroConfig:
     cluster: Any = MISSING
     recipe: Any = None
     hparams: Dict[str, Any] = field(default_factory=dict)  # command-line overrides of θ0
+    wandb: WandbConfig = field(default_factory=WandbConfig)  # one W&B run per phase, one for the search
 
 
 def _run_dir(search_dir: Optional[str], resume: Optional[str], default: str) -> str:

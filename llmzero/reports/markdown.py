@@ -7,7 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ..state.atomic import write_text_atomic
-from .report_data import SEARCH_PLOTS, ReportData, node_rows, search_facts, strategy_rows
+from .report_data import (
+    SEARCH_PLOTS,
+    ReportData,
+    node_rows,
+    search_facts,
+    strategy_rows,
+)
 
 RIGHT_ALIGNED = {"node", "parent", "wall-hrs", "GPU-hrs", "best val", "best step", "test", "agent $", "phase",
                  "val"}
@@ -49,7 +55,8 @@ def render_markdown(data: ReportData, out_dir: Path | None = None) -> str:
             rel = Path(os.path.relpath(Path(path).resolve(), Path(out_dir).resolve())).as_posix()
             parts.append(f"![{SEARCH_PLOTS.get(name, name)}]({rel})\n")
     parts.append("## Per-node results\n")
-    parts.append(markdown_table(node_rows(data.tree, data.meta)))
+    rows = node_rows(data.tree, data.meta) if len(data.tree) else []
+    parts.append(markdown_table(rows) if rows else "The search has no nodes yet.\n")
     return "\n".join(parts)
 
 

@@ -196,7 +196,7 @@ def changes_text(node: Node, first: bool) -> str:
 def strategy_rows(data: ReportData) -> list[dict[str, str]]:
     """The best scratch-to-leaf path, one row per phase."""
     rows = []
-    for i, (node, length) in enumerate(zip(data.best_path, data.path_lengths), start=1):
+    for i, (node, length) in enumerate(zip(data.best_path, data.path_lengths, strict=True), start=1):
         rows.append({
             "phase": str(i), "node": str(node.id), "kind": node.kind,
             "resume": "scratch" if node.resume_from is None else f"#{node.resume_from} @ step {node.resume_step}",
@@ -217,7 +217,7 @@ def search_facts(data: ReportData) -> list[tuple[str, str]]:
         counts[n.status] = counts.get(n.status, 0) + 1
     facts = [(k, str(m[k])) for k in ("task", "model", "trainer", "agent") if m.get(k)]
     facts += [
-        ("nodes", f"{len(tree)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})"),
+        ("nodes", f"{len(tree)} ({', '.join(f'{v} {k}' for k, v in sorted(counts.items()))})" if counts else "0"),
         ("iterations", str(tree.iteration)),
         ("stop reason", str(m.get("stop_reason") or "(search still running or interrupted)")),
         ("compute", f"{wall / 3600:.3f} wall-hours, {gpu / 3600:.3f} GPU-hours"),

@@ -7,6 +7,7 @@ Each public function returns the written Path, or None when there is nothing to 
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 from pathlib import Path
@@ -40,11 +41,6 @@ def _new_figure(height_in: float) -> Figure:
     fig = Figure(figsize=(WIDTH_IN, height_in), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
     return fig
-
-
-def _scored(tree: Tree) -> list[Node]:
-    # Same candidate set as Tree.best_node, so the curves end at the node the search reports.
-    return tree.validated()
 
 
 def _running_best(nodes: list[Node]) -> tuple[list[float], list[Node | None]]:
@@ -81,7 +77,8 @@ def _draw_best(ax, xs: list[float], nodes: list[Node], xlabel: str, tail_x: floa
             ax.annotate(f"#{n.id}", (xs[i], ys[i]), xytext=(3, 4), textcoords="offset points", fontsize=7)
     if any(n is not None and n.test_score is not None for n in inc):
         test = [math.nan if n is None or n.test_score is None else float(n.test_score) for n in inc]
-        ax.plot(line_x, test + test[-1:] * (len(line_x) - len(test)), drawstyle="steps-post", ls="--", marker=".", color=TEST_COLOR, lw=1.4,
+        test += test[-1:] * (len(line_x) - len(test))
+        ax.plot(line_x, test, drawstyle="steps-post", ls="--", marker=".", color=TEST_COLOR, lw=1.4,
                 label="incumbent test score", gid="test_so_far")
     ax.set_xlabel(xlabel, fontsize=9)
     ax.set_ylabel("validation score", fontsize=9)
@@ -93,7 +90,8 @@ def _draw_best(ax, xs: list[float], nodes: list[Node], xlabel: str, tail_x: floa
 
 def _best_so_far_figures(tree: Tree) -> tuple[Figure | None, Figure | None]:
     """(vs iteration, vs cumulative compute); either is None when it would be empty."""
-    scored = sorted(_scored(tree), key=lambda n: (n.iteration, n.id))
+    # Same candidates as Tree.best_node, so the curves end at the node the search reports.
+    scored = sorted(tree.validated(), key=lambda n: (n.iteration, n.id))
     fig_iter = None
     if scored:
         fig_iter = _new_figure(6.0)
@@ -109,20 +107,18 @@ def _best_so_far_figures(tree: Tree) -> tuple[Figure | None, Figure | None]:
     fig_comp = None
     if any(n.validated and not n.pruned for n in done):
         if sum(n.cost.gpu_s for n in done) > 0:
-            per, xlabel = [n.cost.gpu_s / 3600 for n in done], "cumulative GPU-hours"
+            per, unit, xlabel = [n.cost.gpu_s / 3600 for n in done], "GPU-h", "cumulative GPU-hours"
         elif sum(n.cost.wall_s for n in done) > 0:
-            per, xlabel = [n.cost.wall_s / 3600 for n in done], "cumulative wall-hours (no GPU accounting)"
-        else:
-            per, xlabel = [1.0] * len(done), "finished phases (no compute accounting)"
-        xs, total = [], 0.0
-        for p in per:
-            total += p
-            xs.append(total)
+            per, unit = [n.cost.wall_s / 3600 for n in done], "wall-h"
+            xlabel = "cumulative wall-hours (no GPU accounting)"
+        else:  # hand-made or legacy trees: still show the order of discovery
+            per, unit, xlabel = [1.0] * len(done), "phases", "finished phases (no compute accounting)"
+        xs = list(itertools.accumulate(per))
         fig_comp = _new_figure(6.0)
         ax = fig_comp.add_subplot()
         _draw_best(ax, xs, done, xlabel)
         ax.set_title(f"Best-so-far validation score vs compute ({len(done)} finished phases, "
-                     f"total {total:.3g})", fontsize=10)
+                     f"total {xs[-1]:.3g} {unit})", fontsize=10)
     return fig_iter, fig_comp
 
 
@@ -201,7 +197,7 @@ def _strategy_figure(tree: Tree, path: list[Node], space: HParamSpace) -> Figure
         ax = fig.add_subplot(grid[1 + i // ncols, i % ncols])
         ax.set_gid(f"hp:{key}")
         color = ROLE_COLOR.get(role, ROLE_COLOR[OTHER])
-        ax.plot(xs, ys, marker="o", ms=4, color=color, lw=1.5, drawstyle="default")
+        ax.plot(xs, ys, marker="o", ms=4, color=color, lw=1.5)
         spec = space.specs.get(key)
         finite = [y for y in ys if not math.isnan(y)]
         if spec is not None and spec.log_scale and finite and min(finite) > 0:
@@ -210,13 +206,13 @@ def _strategy_figure(tree: Tree, path: list[Node], space: HParamSpace) -> Figure
             ax.set_yticks([0, 1], ["false", "true"])
         for x, y in zip(xs, ys):
             if not math.isnan(y):
-                ax.annotate(f"{int(y)}" if y.is_integer() else f"{y:.3g}", (x, y), xytext=(0, 4), textcoords="offset points", ha="center",
-                            fontsize=6.5, color=color)
+                ax.annotate(f"{int(y)}" if y.is_integer() else f"{y:.3g}", (x, y), xytext=(0, 4),
+                            textcoords="offset points", ha="center", fontsize=6.5, color=color)
         ax.set_title(key, fontsize=9, color=color, pad=3)
         ax.set_xticks(xs)
         ax.set_xlim(0.6, k + 0.4)
         ax.margins(y=0.25)
-        ax.tick_params(labelsize=7, pad=1)
+        ax.tick_params(which="both", labelsize=7, pad=1)
         ax.grid(True, lw=0.4, alpha=0.5)
     roles_used = [r for r in (CAPACITY, REGULARISATION, OTHER) if any(c[1] == r for c in changing)]
     handles = [Line2D([], [], color=ROLE_COLOR[r], lw=2, label=ROLE_LABEL[r]) for r in roles_used]
@@ -236,7 +232,7 @@ def _layout(tree: Tree) -> dict[int, tuple[float, int]]:
     kids: dict[int, list[int]] = {n.id: [] for n in tree}
     roots = []
     for n in tree:  # iterates in id order, so siblings come out oldest first
-        (kids[n.parent] if n.parent in kids else roots).append(n.id)
+        kids.get(n.parent, roots).append(n.id)
     pos: dict[int, tuple[float, int]] = {}
     next_x = 0.0
     # Iterative post-order: trees from long searches can be deeper than Python's recursion limit.
@@ -265,7 +261,7 @@ def _best_path_edges(tree: Tree) -> set[tuple[int, int]]:
     edges: set[tuple[int, int]] = set()
     path = tree.strategy_path(best.id)
     # The path follows checkpoint loads; the drawn tree follows parents, which differ across debug hops.
-    for u, v in zip(path, path[1:]):
+    for u, v in itertools.pairwise(path):
         hop, w = set(), v
         while w.parent is not None and w.id != u.id and w.parent in tree.nodes and len(hop) < len(tree):
             hop.add((w.parent, w.id))
@@ -305,14 +301,14 @@ def _tree_figure(tree: Tree) -> Figure | None:
                 kw: dict[str, Any] = {"c": [n.best_val for n in group], "cmap": cmap, "norm": norm} if has_score \
                     else {"color": "lightgrey"}
                 ax.scatter([pos[n.id][0] for n in group], [pos[n.id][1] for n in group], marker=marker,
-                           s=60 if small else 110,
-                           edgecolors="dimgrey" if pruned else "black", linewidths=0.8, alpha=0.3 if pruned else 1.0,
-                           zorder=3, gid="nodes", **kw)
+                           s=60 if small else 110, edgecolors="dimgrey" if pruned else "black", linewidths=0.8,
+                           alpha=0.3 if pruned else 1.0, zorder=3, gid="nodes", **kw)
     for n in tree:
         label = f"#{n.id}" if small or n.best_val is None else f"#{n.id}\n{n.best_val:.3g}"
         where = {"xytext": (0, -7), "va": "top", "ha": "center"} if small else {"xytext": (8, 0), "va": "center"}
-        ax.annotate(label, pos[n.id], textcoords="offset points", **where, fontsize=5.5 if small else 7.5, alpha=0.4 if n.pruned else 1.0,
-                    fontweight="bold" if best is not None and n.id == best.id else "normal")
+        is_best = best is not None and n.id == best.id
+        ax.annotate(label, pos[n.id], textcoords="offset points", **where, fontsize=5.5 if small else 7.5,
+                    alpha=0.4 if n.pruned else 1.0, fontweight="bold" if is_best else "normal")
     xs = [p[0] for p in pos.values()]
     ax.set_xlim(min(xs) - 0.6, max(xs) + 0.9)
     ax.set_ylim(depth + 0.5, -0.5)  # root at the top
@@ -327,7 +323,8 @@ def _tree_figure(tree: Tree) -> Figure | None:
     handles = [Line2D([], [], ls="none", marker=m, color="grey", mec="black", ms=8, label=lab) for m, lab in (
         ("o", "completed"), ("s", "early stopped"), ("X", "failed"), ("^", "running/pending"))]
     handles += [Line2D([], [], color=BEST_COLOR, lw=3, label="best strategy"),
-                Line2D([], [], ls="none", marker="o", color="lightgrey", alpha=0.4, ms=8, label="pruned / no score")]
+                Line2D([], [], ls="none", marker="o", color="lightgrey", mec="black", ms=8, label="no score"),
+                Line2D([], [], ls="none", marker="o", color="grey", mec="dimgrey", alpha=0.3, ms=8, label="pruned")]
     fig.legend(handles=handles, fontsize=7.5, loc="outside lower center", ncols=len(handles), frameon=False)
     title = f"Search tree: {len(tree)} nodes, {tree.iteration} iterations"
     if best is not None:

@@ -26,7 +26,7 @@ from ..strategy.recipe import build_recipe
 from ..trainers.base import PhaseHandle, PhaseResult, PhaseSpec, checkpoint_dir, list_checkpoints
 from ..agents.validation import PlanRules, ProposalError
 from .node import Node, NodeKind, NodeStatus
-from .monitoring import ask_stopper, render_node_plot, render_overlay
+from .monitoring import ask_stopper, render_node_plot, render_overlay, search_rows, write_search_artifacts
 from .planning import PlanningContext, Unfixable, plan_node
 from .selection import ActionKind, select
 from .tree import Tree, TreeLimits
@@ -63,6 +63,7 @@ class SearchResult:
     stop_reason: str
     recipe: dict[str, Any] | None
     base_scores: dict[str, float] = field(default_factory=dict)  # the base model on val and test
+    artifacts: dict[str, Any] = field(default_factory=dict)  # plots/*.png, report.html, report.md
 
 
 @dataclass
@@ -75,7 +76,7 @@ class _Active:
 class SearchEngine:
     def __init__(self, *, rundir: RunDir, tree: Tree, space: HParamSpace, trainer: Any, agent: Agent,
                  fallback_agent: Agent | None, root_hparams: dict[str, Any], settings: SearchSettings,
-                 display: Any = None, meta: dict[str, Any] | None = None):
+                 display: Any = None, meta: dict[str, Any] | None = None, tracker: Any = None):
         self.rundir = rundir
         self.tree = tree
         self.space = space
@@ -86,7 +87,9 @@ class SearchEngine:
         self.s = settings
         self.display = display
         self.meta = meta or {}
+        self.tracker = tracker  # W&B (llmzero/tracking/wandb_runs.py) or None
         self.active: dict[int, _Active] = {}
+        self.artifacts: dict[str, Any] = {}  # search-level plots and report, written at the end
 
     # ---- persistence ------------------------------------------------------------------------
     def save(self) -> None:
@@ -95,6 +98,10 @@ class SearchEngine:
     def _notify(self, method: str, *args: Any) -> None:
         if self.display is not None:
             getattr(self.display, method)(*args)
+
+    def _track(self, method: str, *args: Any) -> None:
+        if self.tracker is not None:
+            getattr(self.tracker, method)(*args)
 
     # ---- budget -----------------------------------------------------------------------------
     def gpu_hours(self) -> float:
@@ -128,6 +135,7 @@ class SearchEngine:
         except BaseException:
             for act in self.active.values():
                 act.handle.kill()
+            self._track("close")
             self._notify("abort", self)
             raise
         finally:
@@ -205,6 +213,7 @@ class SearchEngine:
         handle = self.trainer.start(spec)
         # The handle tails metrics.jsonl from its start, so a resumed phase re-reads its earlier steps.
         self.active[node.id] = _Active(node, handle, MetricSeries())
+        self._track("phase_started", node, node.attempts)
         self._notify("phase_started", self, node)
 
     def _recover_in_flight(self) -> None:
@@ -227,12 +236,15 @@ class SearchEngine:
             fresh = act.handle.poll()
             if fresh:
                 act.metrics.extend(fresh)
+                self._track("phase_metrics", nid, fresh)
                 act.node.steps_done = act.metrics.last_step()
                 act.node.best_val, act.node.best_step = act.metrics.best_val()
                 self._notify("progress", self, act.node, act.metrics)
                 self._maybe_early_stop(act)
             if act.handle.done():
-                act.metrics.extend(act.handle.poll())
+                last = act.handle.poll()
+                act.metrics.extend(last)
+                self._track("phase_metrics", nid, last)
                 self._complete(act, act.handle.result())
 
     def _maybe_early_stop(self, act: _Active) -> None:
@@ -284,6 +296,7 @@ class SearchEngine:
                               best_step=node.best_step, error=(node.error or "")[:500])
         self.save()
         self._write_recipe()
+        self._track("phase_finished", node)
         self._notify("phase_finished", self, node)
 
     # ---- results -----------------------------------------------------------------------------
@@ -316,8 +329,16 @@ class SearchEngine:
         self.meta["finished_at"] = time.time()
         self.save()
         recipe = self._write_recipe()
+        self._notify("message", "writing plots and the report")
+        self.artifacts = write_search_artifacts(self.tree, self.rundir, self.space)
+        self._track("search_finished", search_rows(self.tree), {k: v for k, v in self.artifacts.items()
+                                                               if str(v).endswith(".png")},
+                    {"stop_reason": stop_reason, "best_node": best.id if best else None,
+                     "best_val": best.best_val if best else None, "best_test": best.test_score if best else None,
+                     "base_model": self.meta.get("base_model", {})})
         path = self.tree.strategy_path(best.id) if best else []
-        return SearchResult(self.tree, best, path, stop_reason, recipe, dict(self.meta.get("base_model", {})))
+        return SearchResult(self.tree, best, path, stop_reason, recipe, dict(self.meta.get("base_model", {})),
+                            dict(self.artifacts))
 
 
 def _truncate_metrics(path, last_step: int) -> None:

@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from ..agents.base import Agent, AgentGaveUp, StopContext, StopDecision
+from ..hparams.space import HParamSpace
 from ..metrics import names
 from ..metrics.store import MetricSeries
 from ..state.rundir import RunDir
@@ -78,3 +79,31 @@ def ask_stopper(agent: Agent, fallback: Agent | None, ctx: StopContext) -> StopD
         decision.cost = decision.cost.add(exc.cost)
         decision.reason += f" (fallback: {agent.name} gave up: {exc})"
         return decision
+
+
+def write_search_artifacts(tree: Tree, rundir: RunDir, space: HParamSpace) -> dict[str, Path]:
+    """Search-level plots (paper Figs 2, 3, 5 and the tree) and the HTML/Markdown report; never fatal."""
+    out: dict[str, Path] = {}
+    try:
+        from ..reports.search_plots import render_search_plots
+
+        out.update(render_search_plots(tree, rundir.root, space))
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not draw the search plots: %s", exc)
+    try:
+        from ..reports.html import write_report
+
+        out["report.html"], out["report.md"] = write_report(rundir.root)
+    except Exception as exc:  # noqa: BLE001
+        log.warning("could not write the report: %s", exc)
+        rundir.log_event("report_failed", error=str(exc))
+    return out
+
+
+def search_rows(tree: Tree) -> list[dict]:
+    """The per-node table (paper Tables 18-21) as plain rows, for W&B."""
+    return [{"node": n.id, "kind": n.kind, "parent": n.parent, "status": n.status, "pruned": n.pruned,
+             "best_val": n.best_val, "best_step": n.best_step, "test": n.test_score,
+             "steps": n.steps_done, "max_steps": n.max_steps, "wall_hrs": n.cost.wall_s / 3600,
+             "gpu_hrs": n.cost.gpu_s / 3600, "agent_usd": n.cost.agent_usd, "diagnosis": n.diagnosis[:500]}
+            for n in tree]

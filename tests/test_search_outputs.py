@@ -1,0 +1,33 @@
+"""A synthetic search leaves plots, W&B offline runs and the report behind (the TRL one: test_app.py)."""
+
+import os
+
+from hydra import compose, initialize_config_dir
+from rich.console import Console
+
+from llmzero.app import run_search
+from llmzero.config.schema import register_configs
+from llmzero.paths import conf_dir
+from outputs_check import check_search_outputs
+
+
+def test_synthetic_search_writes_plots_wandb_runs_and_report(tmp_path):
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = compose(config_name="config", overrides=[
+            "trainer=synthetic", "trainer.step_delay_s=0.01", "search.budget=6", "search.display=false",
+            "cluster.poll_interval_s=0.01", "wandb.mode=offline"])
+    res = run_search(cfg, tmp_path / "run", Console(file=open(os.devnull, "w")))
+    assert set(res.artifacts) >= {"report.html", "report.md", "tree.png", "strategy.png"}
+    check_search_outputs(tmp_path / "run")
+
+
+def test_bad_wandb_mode_is_a_config_error(tmp_path):
+    import pytest
+    from llmzero.app import ConfigError
+
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        cfg = compose(config_name="config", overrides=["trainer=synthetic", "wandb.mode=cloud", "search.display=false"])
+    with pytest.raises(ConfigError, match="wandb.mode: 'cloud' is not one of"):
+        run_search(cfg, tmp_path / "run", Console(file=open(os.devnull, "w")))
