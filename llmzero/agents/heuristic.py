@@ -36,6 +36,7 @@ from .diagnosis import (ENTROPY_COLLAPSE, KL_SPIKE, PLATEAU, PRIORITY, TRUNCATIO
 KL_ON = 1e-3  # kl_coef used when raising a zero penalty
 KL_LADDER = (0.0005, 0.001, 0.002, 0.005, 0.01)  # from-scratch choices
 STOP_MARGIN_ABS, STOP_MARGIN_REL = 0.02, 0.03  # "clearly dominated": gap above max(abs, rel*|incumbent|)
+PROJECTION_SHARE = 0.5  # share of the linear extrapolation a running phase is credited with
 COLLAPSE_ABS, COLLAPSE_REL = 0.05, 0.25  # val drop from its best that counts as a collapse
 OOM_RE = re.compile(r"out of memory|outofmemory|\boom\b|memoryerror|cannot allocate memory", re.I)
 NAN_RE = re.compile(r"\b(nan|non-finite|not finite|infinite|inf)\b", re.I)
@@ -330,8 +331,10 @@ class HeuristicAgent:
                                       f"({diag.findings[KL_SPIKE].text}).")
         margin = max(STOP_MARGIN_ABS, STOP_MARGIN_REL * abs(inc_best))
         gap = inc_best - val.max
-        slope = max(val.slope, val.last_slope, 0.0)
-        projected = max(val.max, val.end + slope * ctx.steps_left)
+        # The recent slope, not the whole curve's (early gains are steep), and only half of a straight-line
+        # extrapolation: GRPO validation curves are concave, so the remaining gain is diminishing.
+        slope = max(val.last_slope, 0.0)
+        projected = max(val.max, val.end + PROJECTION_SHARE * slope * ctx.steps_left)
         numbers = (f"best val {val.max:.4g} (step {val.argmax_step}) vs incumbent node {inc.id}'s {inc_best:.4g}, "
                    f"gap {gap:.4g} (margin {margin:.3g}); slope {slope:.3g}/step over {ctx.steps_left} steps left "
                    f"projects {projected:.4g}")
