@@ -146,6 +146,7 @@ def test_static_prompt_is_cached_on_the_second_call(server, space, tmp_path, mon
     (answer(changes={"warmup": 3}), "changes.warmup=3 is not a known hyperparameter"),
     (answer(resume_step=25), "resume_step=25 is not a checkpoint of the parent; available steps: [10, 20, 30]"),
     (json.dumps({"diagnosis": "x", "changes": {}, "rationale": "y"}), "resume_step: Field required"),
+    (answer(confidence=0.9), "confidence: Extra inputs are not permitted"),
 ])
 def test_invalid_answer_is_reasked_with_the_reason(server, space, tmp_path, monkeypatch, bad, expected):
     server.push(bad, answer())
