@@ -1,6 +1,6 @@
 """Experiment tracking: W&B runs per phase (wandb_runs) and reading offline runs back (wandb_read).
 
-wandb is optional and imported only when tracking is on (mode "offline"/"online") or when an
+wandb is imported only when tracking is on (mode "offline"/"online") or when an
 offline run is read.
 """
 
