@@ -68,7 +68,6 @@ import json
 import os
 import shutil
 import signal
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -80,214 +79,23 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-GOAL = 0.9
+# the sibling modules below: benchmarks/ is already sys.path[0] when this file is run as a script (so also in the
+# --bare / --profile-child children, started by file path); added for `python -m benchmarks.bench_trl_phase`
+if str(Path(__file__).resolve().parent) not in sys.path:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from trl_phase_config import (
+    device_and_dtype,
+    ensure_model,
+    hyperparameters,
+    phase_grpo_kwargs,
+    task_config,
+    trainer_options,
+)
+from trl_phase_summary import GOAL, print_profile, print_table, summarize
+from trl_phase_workers import bare_main, profile_main
+
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "trl_phase.json"
-
-
-# ------------------------------------------------------------------------------------------------ config
-
-
-def _yaml(path: Path) -> dict[str, Any]:
-    import yaml
-
-    raw = yaml.safe_load(path.read_text()) or {}
-    raw.pop("defaults", None)
-    return raw
-
-
-def task_config(train_size: int | None) -> dict[str, Any]:
-    cfg = _yaml(ROOT / "conf" / "task" / "arithmetic.yaml")
-    cfg.setdefault("seed", 0)
-    if train_size:
-        cfg["train_size"] = int(train_size)
-    return cfg
-
-
-def trainer_options() -> dict[str, Any]:
-    """conf/trainer/trl.yaml as the search instantiates it (eval_every/save_every set per mode)."""
-    cfg = _yaml(ROOT / "conf" / "trainer" / "trl.yaml")
-    cfg.pop("_target_", None)
-    return cfg
-
-
-def hyperparameters(args: argparse.Namespace, task_cfg: dict[str, Any]) -> dict[str, Any]:
-    """Search-space defaults < task.hparams < model(tiny).hparams < command line, as llmzero.app.root_hparams."""
-    space = _yaml(ROOT / "conf" / "search" / "default.yaml")["space"]
-    hp = {k: v.get("default") for k, v in space.items()}
-    hp.update(task_cfg.get("hparams") or {})
-    hp.update(_yaml(ROOT / "conf" / "model" / "tiny.yaml").get("hparams") or {})
-    hp.update({"batch_size": args.batch_size, "rollouts": args.rollouts, "response_length": args.response_length,
-               "max_steps": 0})
-    return hp
-
-
-def ensure_model(task_cfg: dict[str, Any], sft_steps: int | None, cache: Path) -> Path:
-    """builtin:tiny with conf/model/tiny.yaml's build options; sft_steps=None keeps its warm start as configured."""
-    from llmzero.models.tiny import ensure_tiny_model
-    from llmzero.tasks.base import build_task
-
-    build = dict(_yaml(ROOT / "conf" / "model" / "tiny.yaml").get("build") or {})
-    if sft_steps is not None:
-        build["sft_steps"] = int(sft_steps)
-    return ensure_tiny_model(build_task(task_cfg), build, cache_dir=cache, progress=False)
-
-
-def phase_grpo_kwargs(hp: dict[str, Any], steps: int, seed: int, opts: dict[str, Any], output_dir: str,
-                      use_cpu: bool, bf16: bool) -> dict[str, Any]:
-    """Exactly the call phase.py (PhaseRunner.prepare) makes for a fresh phase (start_step 0, no pass-through)."""
-    from llmzero.trainers.trl.config_map import grpo_kwargs
-
-    return grpo_kwargs(hp, max_steps=steps, output_dir=output_dir, seed=seed, use_cpu=use_cpu,
-                       loss_type=str(opts.get("loss_type") or "dapo"),
-                       micro_batch_size=int(opts.get("micro_batch_size") or 0),
-                       gradient_checkpointing=bool(opts.get("gradient_checkpointing", False)), bf16=bf16,
-                       passthrough={})
-
-
-def device_and_dtype(opts: dict[str, Any]) -> tuple[str, str]:
-    """What phase.py selects (select_device / select_dtype), as strings for the bare config."""
-    from llmzero.trainers.trl.model import select_device, select_dtype
-
-    device = select_device(str(opts.get("device") or "auto"))
-    dtype = select_dtype(opts.get("dtype"), device)
-    return device, str(dtype).replace("torch.", "")
-
-
-# ------------------------------------------------------------------------------------------------ bare TRL (child)
-
-
-def bare_main(config_path: str) -> int:
-    """The bare TRL run: plain GRPOTrainer, same kwargs, one timing callback. Runs in its own process."""
-    cfg = json.loads(Path(config_path).read_text())
-    import torch
-
-    if int(cfg["threads"]) > 0:
-        torch.set_num_threads(int(cfg["threads"]))
-    from datasets import Dataset
-    from peft import LoraConfig
-    from transformers import TrainerCallback
-    from trl import GRPOConfig, GRPOTrainer
-
-    from llmzero.models.loading import load_model_and_tokenizer
-    from llmzero.tasks.base import Example, build_task
-    from llmzero.trainers.trl.phase import TRL_KEYS
-
-    task = build_task(cfg["task"])
-    train = task.splits()["train"]
-    model, tokenizer = load_model_and_tokenizer(cfg["model_path"], dtype=cfg["dtype"], device=cfg["device"])
-    data = Dataset.from_list([{"prompt": ex.prompt, "answer": ex.answer, "subtask": ex.subtask} for ex in train])
-
-    def task_reward(prompts: list[str], completions: list[str], answer: list[str], subtask: list[str],
-                    **_: Any) -> list[float]:
-        return [float(task.reward(c, Example(prompt=p, answer=a, subtask=s)))
-                for p, c, a, s in zip(prompts, completions, answer, subtask)]
-
-    out = open(cfg["steps_file"], "a", encoding="utf-8")  # noqa: SIM115 - held open for the whole run, like a log
-
-    class Stamp(TrainerCallback):
-        t0 = None
-        dt = None
-
-        def on_step_begin(self, args, state, control, **kw):
-            self.t0 = time.monotonic()
-
-        def on_step_end(self, args, state, control, **kw):
-            self.dt = time.monotonic() - self.t0 if self.t0 is not None else None
-
-        def on_log(self, args, state, control, logs=None, **kw):
-            if not logs or "loss" not in logs or "train_runtime" in logs:
-                return
-            rec = {"step": int(state.global_step), "t": time.time(), "step_time": self.dt}
-            rec.update({name: float(logs[key]) for key, name in TRL_KEYS.items()
-                        if isinstance(logs.get(key), (int, float)) and not isinstance(logs.get(key), bool)})
-            out.write(json.dumps(rec) + "\n")
-            out.flush()
-
-    trainer = GRPOTrainer(model=model, reward_funcs=task_reward, args=GRPOConfig(**cfg["grpo_kwargs"]),
-                          train_dataset=data, processing_class=tokenizer, peft_config=LoraConfig(**cfg["lora_kwargs"]),
-                          callbacks=[Stamp()])
-    trainer.train()
-    out.close()
-    return 0
-
-
-# ------------------------------------------------------------------------------------------------ profile (child)
-
-
-def profile_main(config_path: str) -> int:
-    """Our phase in-process (PhaseRunner, same code as `python -m llmzero.trainers.trl.phase`), with timers around
-    each piece of work our callback adds; writes a JSON breakdown to cfg["profile_out"]."""
-    cfg = json.loads(Path(config_path).read_text())
-    from llmzero.trainers.trl import phase as P
-
-    acc: dict[str, list[float]] = {}
-
-    def timed(name: str, fn: Any) -> Any:
-        def wrapper(*a: Any, **kw: Any) -> Any:
-            t = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                acc.setdefault(name, []).append(time.perf_counter() - t)
-        return wrapper
-
-    # fsync alone, on the same file system, for scale (before os.fsync is wrapped below)
-    fs = []
-    probe = Path(cfg["phase_config"]).parent / "fsync_probe.txt"
-    with open(probe, "a") as fh:
-        for _ in range(20):
-            fh.write("x" * 300 + "\n")
-            fh.flush()
-            t = time.perf_counter()
-            os.fsync(fh.fileno())
-            fs.append(time.perf_counter() - t)
-    probe.unlink()
-
-    from peft import PeftModel
-
-    import llmzero.trainers.base as B
-    import llmzero.trainers.trl.model as M
-
-    # wrappers nest: on_log contains the eval, append_record, the print and the save; fsync is inside several
-    P.PhaseCallback.on_log = timed("PhaseCallback.on_log (all our per-step work)", P.PhaseCallback.on_log)
-    P.PhaseRunner.evaluate = timed("greedy val eval", P.PhaseRunner.evaluate)
-    P.PhaseRunner.save = timed("adapter save", P.PhaseRunner.save)
-    PeftModel.save_pretrained = timed("save: peft save_pretrained", PeftModel.save_pretrained)
-    M.write_json_atomic = timed("save: phase.json + val.json (atomic)", M.write_json_atomic)
-    B.mark_checkpoint_complete = timed("save: COMPLETE marker", B.mark_checkpoint_complete)
-    P.append_record = timed("metrics append_record", P.append_record)
-    P.log = timed("progress line (print)", P.log)
-    os.fsync = timed("os.fsync, all callers", os.fsync)
-    P.PhaseCallback.on_step_begin = timed("on_step_begin/end", P.PhaseCallback.on_step_begin)
-    P.PhaseCallback.on_step_end = timed("on_step_begin/end", P.PhaseCallback.on_step_end)
-
-    config = json.loads(Path(cfg["phase_config"]).read_text())
-    runner = P.PhaseRunner(config)
-    t0 = time.perf_counter()
-    runner.prepare()
-    t_prep = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    status = runner.run()
-    t_train = time.perf_counter() - t0
-    steps = runner.steps_done
-    from llmzero.metrics.store import read_records
-
-    recs = read_records(runner.dir / "metrics.jsonl")
-    st = [r["step_time"] for r in recs[1:] if "step_time" in r]
-    evaluated = {int(r["step"]) for r in recs if "val/score" in r}
-    after = [r["step_time"] for r in recs if int(r["step"]) - 1 in evaluated and "step_time" in r]
-    order = ["PhaseCallback.on_log (all our per-step work)", "greedy val eval", "adapter save",
-             "save: peft save_pretrained", "save: phase.json + val.json (atomic)", "save: COMPLETE marker",
-             "metrics append_record", "progress line (print)", "os.fsync, all callers", "on_step_begin/end"]
-    out = {"status": status, "steps": steps, "prepare_s": t_prep, "train_s": t_train,
-           "fsync_only_s": {"median": statistics.median(fs), "max": max(fs)},
-           "trl_step_time_s": {"median": statistics.median(st) if st else None,
-                               "median_right_after_an_eval": statistics.median(after) if after else None},
-           "parts": {k: {"calls": len(acc[k]), "total_s": sum(acc[k]), "per_step_s": sum(acc[k]) / max(1, steps),
-                         "median_s": statistics.median(acc[k]), "first_s": acc[k][0], "max_s": max(acc[k])}
-                     for k in order if k in acc}}
-    Path(cfg["profile_out"]).write_text(json.dumps(out, indent=2) + "\n")
-    return 0
 
 
 # ------------------------------------------------------------------------------------------------ runs (parent)
@@ -458,112 +266,6 @@ class Bench:
         prof = json.loads((out / "profile.json").read_text())
         prof.update({"eval_every": every_e, "save_every": every_s})
         return prof
-
-
-# ------------------------------------------------------------------------------------------------ report
-
-
-def median(xs: list[float]) -> float:
-    return statistics.median(xs) if xs else float("nan")
-
-
-def summarize(rows: list[dict[str, Any]], modes: list[str], gate: str) -> dict[str, Any]:
-    by = {m: [r for r in rows if r["mode"] == m] for m in modes + ["bare"]}
-    bare_by_rep = {r["repeat"]: r for r in by["bare"]}
-    out: dict[str, Any] = {"bare": {"steps_per_s": median([r["steps_per_s"] for r in by["bare"]]),
-                                    "per_repeat": [r["steps_per_s"] for r in by["bare"]],
-                                    "outside_per_step_ms": median([r["outside_per_step_ms"] for r in by["bare"]
-                                                                   if r["outside_per_step_ms"] is not None]),
-                                    "compute_steps_per_s": median([r["compute_steps_per_s"] for r in by["bare"]
-                                                                   if r["compute_steps_per_s"]])}}
-    for m in modes:
-        ratios = [r["steps_per_s"] / bare_by_rep[r["repeat"]]["steps_per_s"] for r in by[m]
-                  if r["repeat"] in bare_by_rep]
-        cratios = [r["compute_steps_per_s"] / bare_by_rep[r["repeat"]]["compute_steps_per_s"] for r in by[m]
-                   if r["repeat"] in bare_by_rep and r["compute_steps_per_s"]
-                   and bare_by_rep[r["repeat"]]["compute_steps_per_s"]]
-        extra = [(r["outside_per_step_ms"] - bare_by_rep[r["repeat"]]["outside_per_step_ms"]) for r in by[m]
-                 if r["repeat"] in bare_by_rep and r["outside_per_step_ms"] is not None
-                 and bare_by_rep[r["repeat"]]["outside_per_step_ms"] is not None]
-        # (C_b + X_b) / (C_b + X_o): bare's TRL compute C_b with each run's own time between steps X; takes the
-        # run-to-run noise of TRL's compute (machine load) out and keeps only what happens between steps
-        oratios = []
-        for r in by[m]:
-            b = bare_by_rep.get(r["repeat"])
-            if b and b["step_time_sum_s"] and r["outside_step_s"] is not None and b["outside_step_s"] is not None:
-                oratios.append((b["step_time_sum_s"] + b["outside_step_s"]) / (b["step_time_sum_s"] + r["outside_step_s"]))
-        same = []
-        for r in by[m]:
-            b = bare_by_rep.get(r["repeat"])
-            if b:
-                same.append(all(x == y for x, y in zip(r["response_length"], b["response_length"])))
-        ratio = median(ratios)
-        out[m] = {"steps_per_s": median([r["steps_per_s"] for r in by[m]]),
-                  "per_repeat": [r["steps_per_s"] for r in by[m]], "ratio_per_repeat": ratios,
-                  "ratio": ratio, "compute_ratio": median(cratios),
-                  "overhead_only_ratio": median(oratios), "overhead_only_ratio_per_repeat": oratios,
-                  "outside_per_step_ms": median([r["outside_per_step_ms"] for r in by[m]
-                                                 if r["outside_per_step_ms"] is not None]),
-                  "extra_outside_per_step_ms": median(extra),
-                  "same_completion_lengths_as_bare": all(same) if same else None,
-                  "pass": bool(ratio >= GOAL), "pass_overhead_only": bool(median(oratios) >= GOAL)}
-    out["gate"] = gate
-    out["pass"] = bool(out[gate]["pass"]) if gate in out else False
-    return out
-
-
-def print_table(summary: dict[str, Any], modes: list[str], args: argparse.Namespace) -> None:
-    print()
-    print(f"TRL phase throughput: {args.steps} steps, {args.batch_size} prompts x {args.rollouts} rollouts x "
-          f"{args.response_length} tokens, {args.repeats} repeats (median), {args.torch_threads} torch thread(s), "
-          f"{'warm-started' if args.warm else f'sft_steps={args.sft_steps}'} tiny model, "
-          f"val split {args.val_size_shown} prompts")
-    hdr = (f"{'run':<14}{'steps/s':>9}{'ratio to bare':>15}{'(min-max)':>12}{'compute ratio':>15}"
-           f"{'between-steps ms/step':>23}{'overhead-only ratio':>21}   verdict")
-    print(hdr)
-    print("-" * len(hdr))
-    b = summary["bare"]
-    print(f"{'bare TRL':<14}{b['steps_per_s']:>9.3f}{'1.000':>15}{'':>12}{'1.000':>15}"
-          f"{b['outside_per_step_ms']:>23.1f}{'1.000':>21}")
-    for m in modes:
-        s = summary[m]
-        rng = f"{min(s['ratio_per_repeat']):.2f}-{max(s['ratio_per_repeat']):.2f}"
-        if m.startswith("bare"):
-            tag = "noise floor (bare vs bare)"
-        else:
-            tag = ("PASS" if s["pass"] else "FAIL") + (" (goal checked here)" if m == summary["gate"] else "")
-        print(f"{m:<14}{s['steps_per_s']:>9.3f}{s['ratio']:>15.3f}{rng:>12}{s['compute_ratio']:>15.3f}"
-              f"{s['outside_per_step_ms']:>23.1f}{s['overhead_only_ratio']:>21.3f}   {tag}")
-    print()
-    for m in modes:
-        s = summary[m]
-        print(f"{m}: per-repeat ratios " + ", ".join(f"{x:.3f}" for x in s["ratio_per_repeat"])
-              + f"; extra time between steps vs bare {s['extra_outside_per_step_ms']:+.1f} ms/step"
-              + f"; same rollouts as bare: {s['same_completion_lengths_as_bare']}")
-    g = summary[summary["gate"]]
-    print("columns: ratio = steps/s ours / bare of the same repeat (median; the goal); compute ratio = the same for\n"
-          "  TRL's own step time only (on_step_begin..end; differs from 1 by machine noise alone); between-steps =\n"
-          "  window minus TRL's step time, per step; overhead-only ratio = (C_b + X_b) / (C_b + X_ours) with C_b bare's\n"
-          "  step time and X the between-steps time: the ratio with the compute noise taken out")
-    print(f"goal: ours >= {GOAL} x bare TRL  ({summary['gate']}: ratio {g['ratio']:.3f}) "
-          f"-> {'PASS' if summary['pass'] else 'FAIL'}   [overhead-only ratio {g['overhead_only_ratio']:.3f} -> "
-          f"{'PASS' if g['pass_overhead_only'] else 'FAIL'}]")
-
-
-def print_profile(prof: dict[str, Any], steps_per_s_ours: float | None) -> None:
-    print()
-    print(f"profile of our phase (in-process, eval_every={prof['eval_every']} save_every={prof['save_every']}, "
-          f"{prof['steps']} steps, train {prof['train_s']:.2f}s = {1e3 * prof['train_s'] / prof['steps']:.0f} ms/step; "
-          f"bare fsync {1e3 * prof['fsync_only_s']['median']:.2f} ms median):")
-    st = prof["trl_step_time_s"]
-    if st["median"]:
-        print(f"  TRL's own step (on_step_begin..end): {1e3 * st['median']:.1f} ms median"
-              + (f", {1e3 * st['median_right_after_an_eval']:.1f} ms on steps right after an eval"
-                 if st["median_right_after_an_eval"] else ""))
-    for name, p in prof["parts"].items():
-        share = p["total_s"] / prof["train_s"]
-        print(f"  {name:<46} {p['calls']:>3} calls {1e3 * p['median_s']:>8.2f} ms median "
-              f"{1e3 * p['first_s']:>8.2f} ms first {1e3 * p['per_step_s']:>7.2f} ms/step {100 * share:5.1f}% of training")
 
 
 # ------------------------------------------------------------------------------------------------ main
