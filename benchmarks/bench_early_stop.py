@@ -33,7 +33,7 @@ def one(seed: int, budget: int, early_stop: bool, workdir: Path) -> dict:
         cfg = compose(config_name="config", overrides=[
             "trainer=synthetic", "trainer.step_delay_s=0.01", f"search.seed={seed}", f"search.budget={budget}",
             "search.display=false", "cluster.poll_interval_s=0.01", f"search.early_stop.enabled={str(early_stop).lower()}",
-            "search.early_stop.overlay_plots=false"])  # plots do not change the heuristic's decisions
+            "search.early_stop.overlays=off"])  # plots do not change the heuristic's decisions
     res = run_search(cfg, workdir / f"seed{seed}-{'es' if early_stop else 'full'}", Console(file=open(os.devnull, "w")))
     nodes = list(res.tree)
     return {"steps": sum(n.steps_done for n in nodes), "planned_steps": sum(n.max_steps for n in nodes),

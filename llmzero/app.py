@@ -10,7 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from .agents.heuristic import HeuristicAgent
-from .execution.early_stop import StopSchedule
+from .execution.early_stop import OVERLAY_MODES, StopSchedule
 from .hparams.space import HParamError, HParamSpace, HParamSpec
 from .reports.live import make_console, make_display
 from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
@@ -96,6 +96,8 @@ def settings_from(cfg: DictConfig) -> SearchSettings:
         raise ConfigError(f"search.budget={s.budget} is not valid: expected an int ≥ 1")
     if not 0.0 <= s.rho_min <= 1.0:
         raise ConfigError(f"search.rho_min={s.rho_min} is not valid: expected a float in [0, 1]")
+    if es.overlays not in OVERLAY_MODES:
+        raise ConfigError(f"search.early_stop.overlays={es.overlays!r} is not valid: expected one of {list(OVERLAY_MODES)}")
     if cfg.cluster.max_concurrent < 1:
         raise ConfigError(f"cluster.max_concurrent={cfg.cluster.max_concurrent} is not valid: expected an int ≥ 1")
     return SearchSettings(
@@ -105,7 +107,7 @@ def settings_from(cfg: DictConfig) -> SearchSettings:
         poll_interval_s=cfg.cluster.poll_interval_s, max_gpu_hours=s.max_gpu_hours, max_agent_usd=s.max_agent_usd,
         uct=UCTParams(**OmegaConf.to_container(s.uct)), limits=TreeLimits(**OmegaConf.to_container(s.limits)),
         stop_schedule=StopSchedule(enabled=es.enabled, interval_s=es.interval_s, interval_steps=es.interval_steps,
-                                   min_evals=es.min_evals, overlay_plots=es.overlay_plots),
+                                   min_evals=es.min_evals, overlays=es.overlays),
     )
 
 

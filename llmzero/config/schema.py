@@ -164,7 +164,9 @@ class EarlyStopConfig:
     interval_s: Optional[float] = None  # paper: 900 s; None = use interval_steps only
     interval_steps: Optional[int] = 10
     min_evals: int = 3  # validation points the running phase needs before the first check (val is noisy)
-    overlay_plots: bool = True  # render running-vs-incumbent plots at each check (always when the agent reads images)
+    # running-vs-incumbent plots: "auto" = at every check when the agent reads images, otherwise once per
+    # phase when it ends (for the report); "every_check"; "off"
+    overlays: str = "auto"
 
 
 @dataclass

@@ -14,13 +14,16 @@ from ..metrics import names
 from ..metrics.store import MetricSeries
 
 
+OVERLAY_MODES = ("auto", "every_check", "off")
+
+
 @dataclass
 class StopSchedule:
     enabled: bool = True
     interval_s: float | None = None
     interval_steps: int | None = 10
     min_evals: int = 2
-    overlay_plots: bool = True
+    overlays: str = "auto"  # OVERLAY_MODES
     _last_step: dict[int, int] = field(default_factory=dict)
     _last_time: dict[int, float] = field(default_factory=dict)
 
@@ -40,6 +43,14 @@ class StopSchedule:
             self._last_time[node_id] = now
             return True
         return False
+
+    def overlay_at_check(self, agent_reads_images: bool) -> bool:
+        return self.overlays == "every_check" or (self.overlays == "auto" and agent_reads_images)
+
+    def overlay_at_end(self, agent_reads_images: bool) -> bool:
+        # A stopper that reads numbers does not need a picture per check (about 1 s of matplotlib each);
+        # one per phase, at its end, still shows the report what the stopper was judging.
+        return self.overlays == "auto" and not agent_reads_images
 
     def forget(self, node_id: int) -> None:
         self._last_step.pop(node_id, None)

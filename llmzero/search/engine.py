@@ -260,7 +260,7 @@ class SearchEngine:
             budget_left=max(0, self.s.budget - self.tree.iteration),
             calls=CallLog(self.rundir.node_dir(act.node.id)),
         )
-        if self.s.stop_schedule.overlay_plots or getattr(self.agent, "wants_images", False):
+        if self.s.stop_schedule.overlay_at_check(self._agent_reads_images()):
             ctx.plots = render_overlay(self.tree, self.rundir, act.node, act.metrics, incumbent)
         decision = ask_stopper(self.agent, self.fallback, ctx)
         act.node.cost = act.node.cost.add(decision.cost)
@@ -271,8 +271,15 @@ class SearchEngine:
             act.handle.stop(decision.reason)
             self.save()
 
+    def _agent_reads_images(self) -> bool:
+        return bool(getattr(self.agent, "wants_images", False))
+
     def _complete(self, act: _Active, result: PhaseResult) -> None:
         node = act.node
+        incumbent = self.tree.best_node()  # before this node counts: what it was running against
+        if (incumbent is not None and act.metrics.records and self.s.stop_schedule.enabled
+                and self.s.stop_schedule.overlay_at_end(self._agent_reads_images())):
+            render_overlay(self.tree, self.rundir, node, act.metrics, incumbent)
         del self.active[node.id]
         self.s.stop_schedule.forget(node.id)
         node.status = result.status
