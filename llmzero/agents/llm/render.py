@@ -13,7 +13,7 @@ import yaml
 from ...hparams.space import HParamSpace
 from ...metrics import names
 from ...metrics.store import MetricSeries
-from ...metrics.summary import summarise
+from ...metrics.summary import summaries_text as join_summaries, summarise
 from ...search.node import Node
 
 # The order an ML engineer reads a GRPO run in: outcome first, then learning signal, then stability.
@@ -69,8 +69,7 @@ def summaries_text(series: MetricSeries, limit: int = 24) -> str:
     # Test scores never reach an agent: selection must see validation only (paper §4.1, strict separation).
     keys = [k for k in _ORDER if k in series.keys()]
     keys += sorted(k for k in series.keys() if k not in keys and k not in _SKIP and not k.startswith("test/"))
-    lines = [s.text() for s in summarise(series, keys[:limit]).values()]
-    return "\n".join(lines) if lines else "(no metrics were logged)"
+    return join_summaries(summarise(series, keys[:limit])) or "(no metrics were logged)"
 
 
 def outcome(node: Node) -> str:
