@@ -261,7 +261,7 @@ class SearchEngine:
             calls=CallLog(self.rundir.node_dir(act.node.id)),
         )
         if self.s.stop_schedule.overlay_at_check(self._agent_reads_images()):
-            ctx.plots = render_overlay(self.tree, self.rundir, act.node, act.metrics, incumbent)
+            ctx.plots = render_overlay(self.tree, self.rundir, act.node, act.metrics, incumbent, ctx.incumbent_metrics)
         decision = ask_stopper(self.agent, self.fallback, ctx)
         act.node.cost = act.node.cost.add(decision.cost)
         self.rundir.log_event("stop_check", node=act.node.id, step=act.metrics.last_step(),

@@ -55,12 +55,13 @@ def render_node_plot(rundir: RunDir, node: Node) -> Path | None:
         return None
 
 
-def render_overlay(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries, incumbent: Node) -> list[str]:
+def render_overlay(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries, incumbent: Node,
+                   incumbent_metrics: MetricSeries | None = None) -> list[str]:
     try:
         from ..reports.plots import plot_overlay
 
         out = rundir.node_dir(node.id) / "overlays" / f"step{metrics.last_step():05d}.png"
-        png = plot_overlay(path_metrics(tree, rundir, node.id, metrics), path_metrics(tree, rundir, incumbent.id),
+        png = plot_overlay(path_metrics(tree, rundir, node.id, metrics), path_metrics(tree, rundir, incumbent.id, incumbent_metrics),
                            out, title=f"node {node.id} (running) vs node {incumbent.id} (best completed)")
         return [str(png)] if png else []
     except Exception as exc:  # noqa: BLE001
