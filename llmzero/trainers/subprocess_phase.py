@@ -55,6 +55,17 @@ def die_with_parent() -> None:
         os._exit(1)
 
 
+def child_config(argv: list[str] | None, usage: str) -> dict[str, Any] | None:
+    """Start of a child process (a phase, an evaluation): die with the parent, then read the one JSON
+    config file named on the command line. None, after printing the usage line, when it is not given."""
+    die_with_parent()
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print(f"usage: {usage}", file=sys.stderr)
+        return None
+    return json.loads(Path(args[0]).read_text())
+
+
 def write_result(phase_dir: Path | str, status: str, *, error: str | None = None, steps_done: int = 0,
                  extra: dict[str, Any] | None = None) -> None:
     from ..state.atomic import write_json_atomic

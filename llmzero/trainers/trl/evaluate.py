@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import sys
 import traceback
-from pathlib import Path
 from typing import Any
 
 from ...state.atomic import write_json_atomic
@@ -47,14 +46,11 @@ def score(config: dict[str, Any]) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..subprocess_phase import die_with_parent
+    from ..subprocess_phase import child_config
 
-    die_with_parent()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1:
-        print("usage: python -m llmzero.trainers.trl.evaluate <eval_config.json>", file=sys.stderr)
+    config = child_config(argv, "python -m llmzero.trainers.trl.evaluate <eval_config.json>")
+    if config is None:
         return 2
-    config = json.loads(Path(argv[0]).read_text())
     try:
         scores = score(config)
     except BaseException as exc:  # noqa: BLE001

@@ -42,7 +42,7 @@ from ...metrics import names as N
 from ...metrics.store import append_record
 from ...search.node import NodeStatus
 from ..base import PhaseSpec, checkpoint_dir, list_checkpoints
-from ..subprocess_phase import die_with_parent, write_result
+from ..subprocess_phase import child_config, write_result
 from .config_map import grpo_kwargs, resolve_hparams, total_steps
 
 # TRL 1.16 log key -> canonical metric name (llmzero.metrics.names). step_time is measured by the callback.
@@ -318,12 +318,9 @@ class PhaseCallback(_callback_base()):  # type: ignore[misc]
 
 
 def main(argv: list[str] | None = None) -> int:
-    die_with_parent()
-    argv = list(sys.argv[1:] if argv is None else argv)
-    if len(argv) != 1:
-        print("usage: python -m llmzero.trainers.trl.phase <phase_config.json>", file=sys.stderr)
+    config = child_config(argv, "python -m llmzero.trainers.trl.phase <phase_config.json>")
+    if config is None:
         return 2
-    config = json.loads(Path(argv[0]).read_text())
     spec = PhaseSpec.from_dict(config["spec"])
     stop = StopFlag()
     stop.install(spec.dir)
