@@ -146,8 +146,6 @@ class _OpenRun:
     run: Any  # wandb Run
     run_id: str
     last_step: int | None = None
-    logged: int = 0
-    skipped: int = 0
 
 
 class WandbTracker:
@@ -165,7 +163,6 @@ class WandbTracker:
         self._search_run: Any = None
         self._lock = threading.RLock()
         self._wandb: Any = None
-        self.init_seconds: dict[str, float] = {}  # run id -> wandb.init wall time (diagnostics)
 
     # -- state -------------------------------------------------------------------------------------
     @property
@@ -217,7 +214,6 @@ class WandbTracker:
                 for record in records:
                     step = record_step(record)
                     if step is None or (open_run.last_step is not None and step <= open_run.last_step):
-                        open_run.skipped += 1
                         continue
                     payload = {}
                     for key, value in record.items():
@@ -227,11 +223,9 @@ class WandbTracker:
                         if num is not None:
                             payload[str(key)] = num
                     if not payload:
-                        open_run.skipped += 1
                         continue
                     open_run.run.log(payload, step=step)
                     open_run.last_step = step
-                    open_run.logged += 1
                     n += 1
             except Exception as exc:  # noqa: BLE001
                 self._fail("phase_metrics", exc)
@@ -340,7 +334,6 @@ class WandbTracker:
         out_dir = Path(self.settings.dir or self.search_dir)
         out_dir.mkdir(parents=True, exist_ok=True)
         had_service_env = _SERVICE_ENV in os.environ
-        t0 = time.perf_counter()
         run = wandb.init(
             id=rid,
             name=name,
@@ -355,7 +348,6 @@ class WandbTracker:
             reinit="create_new",  # several runs open at once in this process
             settings=self._settings(),
         )
-        self.init_seconds[rid] = time.perf_counter() - t0
         if not had_service_env:
             # wandb exports its service socket so child processes attach to it; the phases we
             # start are subprocesses that must not log into the search's runs.
