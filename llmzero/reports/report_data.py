@@ -16,7 +16,7 @@ from ..search.node import Cost, Node
 from ..search.tree import Tree
 from ..state.rundir import RunDir
 from ..strategy.recipe import phase_lengths
-from .tables import fmt_score
+from .tables import agent_totals, fmt_score
 
 # Search-level figures, in the order the report shows them, with a caption each.
 SEARCH_PLOTS: dict[str, str] = {
@@ -222,11 +222,9 @@ def search_facts(data: ReportData) -> list[tuple[str, str]]:
         ("stop reason", str(m.get("stop_reason") or "(search still running or interrupted)")),
         ("compute", f"{wall / 3600:.3f} wall-hours, {gpu / 3600:.3f} GPU-hours"),
     ]
-    usd = sum(n.cost.agent_usd for n in tree)
-    calls = sum(n.cost.agent_calls for n in tree)
-    if calls:
-        toks = sum(n.cost.agent_tokens_in + n.cost.agent_tokens_out for n in tree)
-        facts.append(("agent usage", f"{calls} calls, {toks} tokens, ${usd:.3f}"))
+    usage = agent_totals(tree)  # the same line the terminal summary prints
+    if usage:
+        facts.append(("agent usage", usage.removeprefix("agent: ")))
     if data.best is not None:
         b = data.best
         facts.append(("best node", f"#{b.id}: val {fmt_score(b.best_val)}, test {fmt_score(b.test_score)}"))
