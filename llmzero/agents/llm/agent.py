@@ -16,7 +16,6 @@ from typing import Any, Callable, Mapping
 
 from ...search.node import Cost
 from ..base import AgentGaveUp, AgentUnavailable, ErrorContext, ErrorFix, Proposal, ProposalContext, StopContext, StopDecision
-from ..validation import ProposalError
 from ...hparams.space import HParamError
 from .answers import AnswerError, parse_answer, to_fix, to_proposal, to_stop
 from .calls import CallLog, CallRecord
@@ -161,7 +160,7 @@ class LLMAgent:
                                  agent_cached_tokens=reply.cached_tokens))
             try:
                 answer = accept(reply.text)
-            except (AnswerError, ProposalError, HParamError) as exc:
+            except (AnswerError, HParamError) as exc:  # ProposalError is an HParamError
                 last_error = str(exc)
                 record.verdict = f"rejected: {last_error}"
                 self._save(calls, record)
