@@ -240,7 +240,8 @@ class Bench:
 
     def run_profile(self) -> dict[str, Any]:
         from llmzero.trainers.base import PhaseSpec
-        from llmzero.trainers.trl.backend import PHASE_CONFIG, TRLTrainer, prepare_files
+        from llmzero.state.phase_dir import prepare_for_start
+        from llmzero.trainers.trl.backend import PHASE_CONFIG, TRLTrainer
 
         every_e, every_s = self.modes.get("ours/default", (5, 5))
         out = self.work / "profile"
@@ -249,8 +250,8 @@ class Bench:
                                                                        "save_every": every_s})
         spec = PhaseSpec(node_id=0, hparams=dict(self.hp), output_dir=str(out), max_steps=self.args.steps,
                          eval_every=every_e, save_every=every_s, seed=self.args.seed)
-        prepare_files(spec)
-        from llmzero.state.atomic import write_json_atomic
+        prepare_for_start(spec.dir, spec.resume_own)
+        from llmzero.atomic import write_json_atomic
 
         write_json_atomic(out / PHASE_CONFIG, {"spec": spec.to_dict(), "task": trainer.task,
                                                "model": trainer.model, "trainer": trainer.options()})

@@ -27,9 +27,15 @@ def task_config(train_size: int | None) -> dict[str, Any]:
 
 
 def trainer_options() -> dict[str, Any]:
-    """conf/trainer/trl.yaml as the search instantiates it (eval_every/save_every set per mode)."""
-    cfg = _yaml(ROOT / "conf" / "trainer" / "trl.yaml")
-    cfg.pop("_target_", None)
+    """trainer=trl as the search instantiates it: the schema's defaults under conf/trainer/trl.yaml's settings
+    (eval_every/save_every are set per mode)."""
+    import dataclasses
+
+    from llmzero.config.schema import TRLTrainerConfig
+
+    cfg = {**dataclasses.asdict(TRLTrainerConfig()), **_yaml(ROOT / "conf" / "trainer" / "trl.yaml")}
+    for key in ("_target_", "defaults"):
+        cfg.pop(key, None)
     return cfg
 
 

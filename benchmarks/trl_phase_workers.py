@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -106,18 +107,29 @@ def profile_main(config_path: str) -> int:
     import llmzero.trainers.base as B
 
     # wrappers nest: on_log contains the eval, append_record, the print and the save; fsync is inside several
-    P.PhaseCallback.on_log = timed("PhaseCallback.on_log (all our per-step work)", P.PhaseCallback.on_log)
+    P.PhaseSteps.on_log = timed("PhaseCallback.on_log (all our per-step work)", P.PhaseSteps.on_log)
     P.PhaseRunner.evaluate = timed("greedy val eval", P.PhaseRunner.evaluate)
     P.PhaseRunner.save = timed("adapter save", P.PhaseRunner.save)
     PeftModel.save_pretrained = timed("save: peft save_pretrained", PeftModel.save_pretrained)
     # phase.json and val.json are plain writes inside save_adapter now, counted in "adapter save"
     B.mark_checkpoint_complete = timed("save: COMPLETE marker", B.mark_checkpoint_complete)
     P.append_record = timed("metrics append_record", P.append_record)
-    P.log = timed("progress line (print)", P.log)
+    P.log.info = timed("progress line (print)", P.log.info)
     os.fsync = timed("os.fsync, all callers", os.fsync)
-    P.PhaseCallback.on_step_begin = timed("on_step_begin/end", P.PhaseCallback.on_step_begin)
-    P.PhaseCallback.on_step_end = timed("on_step_begin/end", P.PhaseCallback.on_step_end)
+    make_callback = P.make_callback
 
+    def timed_callback(steps):
+        cb = make_callback(steps)
+        cb.on_step_begin = timed("on_step_begin/end", cb.on_step_begin)
+        cb.on_step_end = timed("on_step_begin/end", cb.on_step_end)
+        return cb
+
+    P.make_callback = timed_callback
+
+    import logging
+
+    # as the phase process logs (phase.main)
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     config = json.loads(Path(cfg["phase_config"]).read_text())
     runner = P.PhaseRunner(config)
     t0 = time.perf_counter()

@@ -9,7 +9,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from .config.schema import register_configs
+from .config.store import register_configs
 from .paths import conf_dir
 
 register_configs()
@@ -22,6 +22,7 @@ def _task(cfg: DictConfig) -> None:
     from .app import ConfigError, load_resumed_config, run_search
     from .hparams.space import HParamError
     from .state.lock import SearchLockedError
+    from .tree.journal import JournalError
 
     try:
         hc = HydraConfig.get()
@@ -31,7 +32,7 @@ def _task(cfg: DictConfig) -> None:
         else:
             search_dir = Path(cfg.search.dir) if cfg.search.dir else Path(hc.runtime.output_dir)
         run_search(cfg, search_dir.resolve())
-    except (ConfigError, HParamError, SearchLockedError, InstantiationException) as exc:
+    except (ConfigError, HParamError, SearchLockedError, InstantiationException, JournalError) as exc:
         print(f"llmzero: error: {exc}", file=sys.stderr)
         sys.exit(2)
     except AgentUnavailable as exc:

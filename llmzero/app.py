@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from rich.console import Console
 
 from .agents.heuristic import HeuristicAgent
-from .execution.early_stop import OVERLAY_MODES, StopSchedule
+from .atomic import write_text_atomic
+from .config.schema import ConfigError, WandbConfig, typed
 from .hparams.space import HParamError, HParamSpace, HParamSpec
 from .reports.live import make_console, make_display
 from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
-from .search.engine import SearchEngine, SearchResult, SearchSettings
-from .search.tree import Tree, TreeLimits
-from .search.uct import UCTParams
-from .state.atomic import write_text_atomic
+from .reports.writer import ReportWriter
+from .search.engine import SearchEngine, SearchResult
+from .search.observer import SearchObserver
+from .search.settings import SearchSettings
 from .state.lock import SearchLock
 from .state.rundir import RunDir
-from .tracking.wandb_runs import WandbSettings, WandbTracker
 from .strategy.recipe import phase_lengths
+from .tracking.observer import WandbObserver
+from .tracking.wandb_runs import WandbTracker
+from .tree import Tree
 
 # Settings that define *which* search a directory holds; the budget and caps may change on resume.
 IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed")
@@ -29,8 +33,7 @@ RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agen
                        "search.early_stop", "cluster.poll_interval_s", "wandb")
 
 
-class ConfigError(ValueError):
-    pass
+__all__ = ["ConfigError", "run_search"]
 
 
 def _select(cfg: DictConfig, key: str) -> Any:
@@ -44,8 +47,8 @@ def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     if not rundir.config_file.exists():
         raise ConfigError(f"search.resume={cfg.search.resume!r}: no saved search there ({rundir.config_file} is missing)")
     saved = OmegaConf.load(rundir.config_file)
-    for ov in overrides:
-        key = ov.split("=", 1)[0].lstrip("+~")
+    for parsed in OverridesParser.create().parse_overrides(list(overrides)):
+        key = parsed.key_or_group
         if any(key == k or key.startswith(k + ".") for k in RESUMABLE_OVERRIDES):
             OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=True)
     OmegaConf.update(saved, "search.dir", str(rundir.root))
@@ -71,7 +74,7 @@ def _short(x: Any, n: int = 120) -> str:
 
 def build_space(cfg: DictConfig, trainer: Any) -> HParamSpace:
     space = HParamSpace.from_config(OmegaConf.to_container(cfg.search.space, resolve=True))
-    extra = trainer.extra_hparams() if hasattr(trainer, "extra_hparams") else {}
+    extra = trainer.extra_hparams()
     clash = sorted(set(extra) & set(space.specs))
     if clash:
         raise ConfigError(f"trainer.extra_hparams redefines canonical hyperparameters {clash}; rename them")
@@ -90,36 +93,14 @@ def root_hparams(cfg: DictConfig, space: HParamSpace) -> dict[str, Any]:
     return space.validate(out, where="hparams")
 
 
-def settings_from(cfg: DictConfig) -> SearchSettings:
-    s, es = cfg.search, cfg.search.early_stop
-    if s.budget < 1:
-        raise ConfigError(f"search.budget={s.budget} is not valid: expected an int ≥ 1")
-    if not 0.0 <= s.rho_min <= 1.0:
-        raise ConfigError(f"search.rho_min={s.rho_min} is not valid: expected a float in [0, 1]")
-    if es.overlays not in OVERLAY_MODES:
-        raise ConfigError(f"search.early_stop.overlays={es.overlays!r} is not valid: expected one of {list(OVERLAY_MODES)}")
-    if cfg.cluster.max_concurrent < 1:
-        raise ConfigError(f"cluster.max_concurrent={cfg.cluster.max_concurrent} is not valid: expected an int ≥ 1")
-    return SearchSettings(
-        budget=s.budget, seed=s.seed, rho_min=s.rho_min, max_steps_per_phase=s.max_steps_per_phase,
-        eval_every=cfg.trainer.eval_every, save_every=cfg.trainer.save_every,
-        concurrency=cfg.cluster.max_concurrent, gpus_per_phase=cfg.cluster.gpus_per_phase,
-        poll_interval_s=cfg.cluster.poll_interval_s, max_gpu_hours=s.max_gpu_hours, max_agent_usd=s.max_agent_usd,
-        uct=UCTParams(**OmegaConf.to_container(s.uct)), limits=TreeLimits(**OmegaConf.to_container(s.limits)),
-        stop_schedule=StopSchedule(enabled=es.enabled, interval_s=es.interval_s, interval_steps=es.interval_steps,
-                                   min_evals=es.min_evals, overlays=es.overlays),
-    )
-
-
 def make_tracker(cfg: DictConfig, search_id: str, search_dir: Path) -> WandbTracker:
-    raw = _select(cfg, "wandb") or {}
-    try:
-        return WandbTracker(WandbSettings(**raw), search_id, search_dir)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
+    return WandbTracker(typed(WandbConfig, cfg.wandb), search_id, search_dir)
 
 
-def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None) -> SearchResult:
+def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None,
+               observers: Sequence[SearchObserver] = ()) -> SearchResult:
+    """Run (or continue) the search of `cfg` in `search_dir`; `observers` watch it beside the display,
+    the report and W&B (llmzero.search.observer)."""
     console = console or make_console()
     rundir = RunDir(search_dir)
     with SearchLock(search_dir):
@@ -132,8 +113,9 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         agent = instantiate(cfg.agent, _convert_="all")
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
-        settings = settings_from(cfg)
+        settings = SearchSettings.from_config(cfg)
         write_text_atomic(rundir.config_file, OmegaConf.to_yaml(cfg, resolve=True))
+        trainer.prepare(console.print)  # e.g. build the builtin model, with its progress, before the live view
         if rundir.exists():
             tree, meta = rundir.load_tree()
             console.print(f"resuming search in {search_dir}: {len(tree)} nodes, iteration {tree.iteration}")
@@ -143,9 +125,12 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
                      "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": cfg.agent.name})
         fallback = None if type(agent) is HeuristicAgent else HeuristicAgent(seed=cfg.search.seed)
         tracker = make_tracker(cfg, meta["search_id"], search_dir)
+        # In order: the display, the report (draws plots/), W&B (logs those plots with the search run).
+        watchers = [make_display(cfg.search.display, console), ReportWriter(space), WandbObserver(tracker),
+                    *observers]
         engine = SearchEngine(rundir=rundir, tree=tree, space=space, trainer=trainer, agent=agent,
                               fallback_agent=fallback, root_hparams=theta0, settings=settings,
-                              display=make_display(cfg.search.display, console), meta=meta, tracker=tracker)
+                              observers=watchers, meta=meta)
         result = engine.run()
     print_summary(result, rundir, console)
     return result
@@ -171,6 +156,6 @@ def print_summary(result: SearchResult, rundir: RunDir, console: Console) -> Non
             line += f"   → best path beats the base model on test by {result.best.test_score - base['test']:+.3f}"
         console.print(line)
     console.print(f"recipe: {rundir.recipe_file}\ntree:   {rundir.tree_file}")
-    if "report.html" in result.artifacts:
-        console.print(f"report: {result.artifacts['report.html']}  (and {result.artifacts['report.md'].name}; "
-                      f"plots in {rundir.root / 'plots'})")
+    report = rundir.root / "report.html"
+    if report.is_file():
+        console.print(f"report: {report}  (and report.md; plots in {rundir.root / 'plots'})")

@@ -1,7 +1,6 @@
 """Small builders for hand-made trees in tests."""
 
-from llmzero.search.node import Node, NodeKind, NodeStatus
-from llmzero.search.tree import Tree
+from llmzero.tree import Node, NodeKind, NodeStatus, Tree
 
 
 def add(tree: Tree, node_id, parent=None, *, kind=None, status=NodeStatus.COMPLETED, val=None,

@@ -13,7 +13,8 @@ from outputs_check import check_search_outputs
 import yaml
 from hydra import compose, initialize_config_dir
 
-from llmzero.config.schema import register_configs
+from llmzero.config.store import register_configs
+from llmzero.state.lock import SearchLock
 from llmzero.paths import conf_dir
 
 REPO = Path(__file__).resolve().parents[1]
@@ -106,17 +107,19 @@ def test_directory_holding_another_search_is_refused(tmp_path):
 def test_second_search_on_same_directory_is_refused(tmp_path):
     out = tmp_path / "run"
     out.mkdir()
-    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    # another process holds the directory's lock (a real OS lock, as a running search does)
+    sleeper = subprocess.Popen([sys.executable, "-c", "import sys, time; from llmzero.state.lock import SearchLock; "
+                                f"lock = SearchLock({str(out)!r}); lock.acquire(); print('held', flush=True); time.sleep(60)"],
+                               stdout=subprocess.PIPE, text=True)
     try:
-        (out / "search.lock").write_text(json.dumps({"pid": sleeper.pid, "host": os.uname().nodename,
-                                                     "since": "now"}))
+        assert sleeper.stdout.readline().strip() == "held"
         r = llmzero("trainer=synthetic", f"search.dir={out}", cwd=tmp_path)
         assert r.returncode == 2
         assert f"is in use by process {sleeper.pid}" in r.stderr
     finally:
-        sleeper.kill()
+        sleeper.kill()  # kill -9: the holder cannot clean up
         sleeper.wait()
-    # the owner is gone: the stale lock is taken over
+    # the owner is gone: the kernel released its lock, and the next search takes it
     r = llmzero("trainer=synthetic", "search.budget=1", f"search.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
 
@@ -145,7 +148,7 @@ def test_kill_9_then_rerun_continues_the_search(tmp_path):
                 killed_state = _read_tree(out)
                 break
     assert killed_state is not None, "search never reached the kill point"
-    assert (out / "search.lock").exists()  # the dead process could not clean up
+    assert (out / "search.owner.json").exists()  # the dead process could not clean up
     was_running = [n for n in killed_state["nodes"] if n["status"] == "running"][0]
     finished_before = {n["id"]: n for n in killed_state["nodes"] if n["status"] in ("completed", "early_stopped", "failed")}
 
@@ -161,7 +164,9 @@ def test_kill_9_then_rerun_continues_the_search(tmp_path):
     assert again["attempts"] == 2 and again["status"] in ("completed", "early_stopped", "failed")
     steps = [json.loads(l)["step"] for l in (out / "nodes" / str(again["id"]) / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)), "the resumed phase must not repeat steps"
-    assert not (out / "search.lock").exists()
+    assert not (out / "search.owner.json").exists()  # released on a clean exit
+    with SearchLock(out):  # and the lock is free
+        pass
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ from llmzero.agents.validation import PlanRules, validate_proposal
 from llmzero.hparams.space import CAPACITY, HParamSpace
 from llmzero.metrics import names
 from llmzero.metrics.store import MetricSeries
-from llmzero.search.node import Node, NodeKind, NodeStatus
+from llmzero.tree import Node, NodeKind, NodeStatus
 
 ROOT = Path(__file__).resolve().parents[1]
 SPACE = HParamSpace.from_config(yaml.safe_load((ROOT / "conf/search/default.yaml").read_text())["space"])

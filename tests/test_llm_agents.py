@@ -19,8 +19,8 @@ from llmzero.agents.validation import PlanRules, validate_proposal
 from llmzero.hparams.space import HParamSpace
 from llmzero.metrics.store import MetricSeries
 from llmzero.paths import conf_dir
-from llmzero.reports.plots import plot_node_metrics, plot_overlay
-from llmzero.search.node import Node, NodeStatus
+from llmzero.metrics.plots import plot_node_metrics, plot_overlay
+from llmzero.tree import Node, NodeStatus
 
 KEY = "sk-test-secret-0123456789"
 FAST = {"max_retries": 3, "backoff_s": 0.0}
@@ -71,7 +71,7 @@ def proposal_ctx(space, tmp_path, *, scratch=False, node_id=1):
     return ProposalContext(
         parent=parent, parent_metrics=metrics, parent_checkpoints=ckpts, path=[parent], best_val=0.45, space=space,
         scratch=scratch, steps_per_epoch=30, default_max_steps=30, max_steps_cap=200, budget_left=5, plots=[str(png)],
-        node_id=node_id, validate=check, calls=CallLog(tmp_path / f"node{node_id}"))
+        node_id=node_id, validate=check, record_dir=tmp_path / f"node{node_id}")
 
 
 def answer(**over):
@@ -99,7 +99,7 @@ def litellm_agent(server, monkeypatch, **kw):
 
 
 def saved_calls(ctx):
-    return ctx.calls.records()
+    return CallLog(ctx.record_dir).records()
 
 
 # ---- proposer ------------------------------------------------------------------------------------
@@ -268,7 +268,7 @@ def test_stopper_reads_overlay_and_answers_stop(server, space, tmp_path, monkeyp
     cur, inc = MetricSeries(records(30, kl_spike_at=20)), MetricSeries(records(30))
     png = plot_overlay(cur, inc, tmp_path / "overlay.png")
     ctx = StopContext(node=running, metrics=cur, incumbent=parent_node(space), incumbent_metrics=inc, steps_left=30,
-                      budget_left=4, plots=[str(png)], calls=CallLog(tmp_path / "node3"))
+                      budget_left=4, plots=[str(png)], record_dir=tmp_path / "node3")
     server.push('{"decision": "STOP", "reason": "kl spiked to 3 at step 20 and val trails by 0.1"}')
     d = claude(server, monkeypatch, role_models={"stopper": "claude-haiku-4-5"}).should_stop(ctx)
     assert d.stop and d.reason.startswith("STOP: kl spiked") and d.cost.agent_calls == 1
@@ -295,7 +295,7 @@ def test_analyzer_proposes_a_validated_fix_and_sees_the_chain(server, space, tmp
         return validate_fix(fix, failed_hparams=failed.hparams, rules=rules)
 
     ctx = ErrorContext(node=failed, error=failed.error, log_tail="step 3\nTraceback...\nOutOfMemoryError", space=space,
-                       metrics=MetricSeries(), history=[earlier], validate=check, calls=CallLog(tmp_path / "node5"))
+                       metrics=MetricSeries(), history=[earlier], validate=check, record_dir=tmp_path / "node5")
     server.push('{"fixable": true, "diagnosis": "OOM", "changes": {"batch_size": 0}}',
                 '{"fixable": true, "diagnosis": "OOM at batch 48", "changes": {"batch_size": 16}, "rationale": "memory"}')
     fix = claude(server, monkeypatch).analyze_error(ctx)

@@ -15,11 +15,8 @@ pytest.importorskip("transformers")
 pytest.importorskip("trl")
 
 from llmzero.models import tiny
-from llmzero.models.loading import (
-    greedy_complete,
-    load_model_and_tokenizer,
-    resolve_model_path,
-)
+from llmzero.models.loading import greedy_complete, load_model_and_tokenizer
+from llmzero.models.resolve import resolve_model_path
 from llmzero.models.tokenizer import EOS_TOKEN, build_tokenizer
 from llmzero.tasks.arithmetic import ArithmeticTask
 from llmzero.tasks.base import build_task
@@ -227,8 +224,10 @@ def test_resolve_model_path(cache_dir, task, tmp_path):
         resolve_model_path({"path": "builtin:huge"}, task)
 
 
-def test_tiny_yaml_build_options_are_the_builder_defaults():
-    assert _conf("model", "tiny")["build"] == tiny.DEFAULT_OPTIONS
+def test_tiny_yaml_builds_with_the_builder_defaults():
+    # written once, in tiny.DEFAULT_OPTIONS: the preset overrides none of them
+    assert not _conf("model", "tiny").get("build")
+    assert tiny.resolve_options(_conf("model", "tiny").get("build")) == tiny.DEFAULT_OPTIONS
 
 
 # ------------------------------------------------------------------------------------------ warm start

@@ -9,7 +9,7 @@ from matplotlib.colors import to_hex
 
 from llmzero.metrics import names
 from llmzero.metrics.store import MetricSeries, append_record
-from llmzero.reports.plots import (
+from llmzero.metrics.plots import (
     PLOT_METRICS,
     _metric_grid,
     _node_figure,

@@ -19,7 +19,7 @@ from hydra import compose, initialize_config_dir
 from rich.console import Console
 
 from llmzero.app import run_search
-from llmzero.config.schema import register_configs
+from llmzero.config.store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.reports.html import render_html, write_report
 from llmzero.reports.markdown import markdown_table, render_markdown
@@ -270,7 +270,7 @@ def test_unusual_trees_render_without_script_errors(tmp_path):
     """Empty search, running/pending nodes, NaN and inf values, a dangling parent, a hash for no node."""
     from helpers import add
 
-    from llmzero.search.tree import Tree
+    from llmzero.tree import Tree
 
     tree = Tree()
     add(tree, 0, val=0.5, hparams={"lr": float("inf"), "nested": {"a": None}, "seq": [1, 2]})

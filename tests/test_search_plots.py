@@ -19,8 +19,7 @@ from llmzero.hparams.space import (
     HParamSpec,
 )
 from llmzero.reports import search_plots as sp
-from llmzero.search.node import Cost, NodeKind, NodeStatus
-from llmzero.search.tree import Tree
+from llmzero.tree import Cost, NodeKind, NodeStatus, Tree
 
 C, E, F, R = NodeStatus.COMPLETED, NodeStatus.EARLY_STOPPED, NodeStatus.FAILED, NodeStatus.RUNNING
 

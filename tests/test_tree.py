@@ -3,17 +3,17 @@
 import pytest
 from helpers import add
 
-from llmzero.search.node import NodeKind, NodeStatus
-from llmzero.search.selection import ActionKind, needs_scratch, scratch_ratio, select
-from llmzero.search.tree import Tree, TreeLimits
-from llmzero.search.uct import UCTParams
+from llmzero.config.schema import TreeLimits, UCTParams
+from llmzero.search.selection import needs_scratch, scratch_ratio, select
+from llmzero.search.visits import visit_stats
+from llmzero.tree import NodeKind, NodeStatus, Tree, journal
 
 LIM = TreeLimits()
 P = UCTParams()
 
 
 def test_empty_tree_starts_with_root():
-    assert select(Tree(), LIM, P, 0.2).kind == ActionKind.ROOT
+    assert select(Tree(), LIM, P, 0.2).kind == NodeKind.ROOT
 
 
 def test_descends_to_better_child_then_expands_it():
@@ -26,7 +26,7 @@ def test_descends_to_better_child_then_expands_it():
     add(t, 1, 0, val=0.6)
     add(t, 2, 0, val=0.8)
     action = select(t, LIM, P, 0.2)
-    assert action.kind == ActionKind.EXPAND and action.node == 2
+    assert action.kind == NodeKind.EVOLVE and action.node == 2
     root_step = action.trace[0]
     assert root_step["N"] == 3 and root_step["k"] == 2 and "new" not in root_step
     assert root_step["children"]["1"] == pytest.approx(1.640949, abs=1e-5)
@@ -40,7 +40,7 @@ def test_virtual_child_wins_when_child_underperforms_parent():
     add(t, 0, val=0.8)
     add(t, 1, 0, val=0.4)
     action = select(t, LIM, P, 0.2)
-    assert action.kind == ActionKind.EXPAND and action.node == 0
+    assert action.kind == NodeKind.EVOLVE and action.node == 0
     assert action.trace[0]["new"] == pytest.approx(2.177232, abs=1e-5)
     assert action.trace[0]["children"]["1"] == pytest.approx(1.177232, abs=1e-5)
 
@@ -52,7 +52,7 @@ def test_descends_when_child_beats_parent():
     action = select(t, LIM, P, 0.2)
     assert action.trace[0]["new"] == pytest.approx(1.177232, abs=1e-5)  # f(0) + exploration
     assert action.trace[0]["decision"] == "descend:1"
-    assert action.kind == ActionKind.EXPAND and action.node == 1
+    assert action.kind == NodeKind.EVOLVE and action.node == 1
 
 
 def test_failed_node_is_debugged():
@@ -67,7 +67,7 @@ def test_failed_node_is_debugged():
     assert a.node == 2
     t[2].checkpoints = []  # node 2 cannot be expanded any more -> its subtree is terminal
     a = select(t, LIM, P, 0.2)
-    assert a.kind == ActionKind.DEBUG and a.node == 1
+    assert a.kind == NodeKind.DEBUG and a.node == 1
 
 
 def test_debug_limits_make_failures_terminal():
@@ -137,7 +137,7 @@ def test_running_nodes_are_not_terminal_and_count_as_visits():
     add(t, 0, val=0.5)
     add(t, 1, 0, status=NodeStatus.RUNNING, val=None)
     assert not t.is_terminal(1, LIM)
-    stats = t.visit_stats(0)
+    stats = visit_stats(t, 0)
     assert stats.v_total == 2 and stats.v_val == 1  # virtual loss: a visit without a score
 
 
@@ -153,7 +153,7 @@ def test_scratch_injection_ratio():
     add(t, 6, 5, val=0.9)
     assert needs_scratch(t, 0.2)  # 1/6 < 0.2
     a = select(t, LIM, P, 0.2)
-    assert a.kind == ActionKind.SCRATCH and a.node == 6  # child of the best node
+    assert a.kind == NodeKind.SCRATCH and a.node == 6  # child of the best node
     add(t, 7, 6, kind=NodeKind.SCRATCH, val=0.4)
     assert not needs_scratch(t, 0.2)  # 2/6
     assert len(t.evolve_children(6)) == 0  # does not count against node 6's branching limit
@@ -164,7 +164,7 @@ def test_early_stopped_scores_count_and_are_penalised():
     t = Tree()
     add(t, 0, val=0.4)
     add(t, 1, 0, status=NodeStatus.EARLY_STOPPED, val=0.8)
-    s = t.visit_stats(1)
+    s = visit_stats(t, 1)
     assert (s.v_val, s.v_early, s.v_total) == (1, 1, 1)
     assert t.best_node().id == 1
 
@@ -174,5 +174,5 @@ def test_tree_roundtrip():
     add(t, 0, val=0.4)
     add(t, 1, 0, status=NodeStatus.FAILED)
     t[1].error = "boom"
-    t2 = Tree.from_dict(t.to_dict())
-    assert t2.to_dict() == t.to_dict() and t2.iteration == 3 and t2.next_id == 2
+    t2, meta = journal.load(journal.dump(t, {"task": "x"}))
+    assert journal.dump(t2) == journal.dump(t) and t2.iteration == 3 and t2.next_id == 2 and meta == {"task": "x"}

@@ -130,7 +130,7 @@ def test_hydra_config_builds_the_backend():
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from llmzero.config.schema import register_configs
+    from llmzero.config.store import register_configs
     from llmzero.paths import conf_dir
 
     register_configs()
@@ -138,7 +138,7 @@ def test_hydra_config_builds_the_backend():
         cfg = compose("config", overrides=["trainer=trl"])
     tr = instantiate(cfg.trainer, task=OmegaConf.to_container(cfg.task, resolve=True),
                      model=OmegaConf.to_container(cfg.model, resolve=True), _convert_="all", _recursive_=False)
-    assert isinstance(tr, TRLTrainer) and tr.name == "trl" and tr.loss_type == "dapo" and tr.torch_threads == 1
+    assert isinstance(tr, TRLTrainer) and tr.name == "trl" and tr.opts.loss_type == "dapo" and tr.opts.torch_threads == 1
     assert tr.task["name"] == "arithmetic" and tr.model["path"] == "builtin:tiny"
 
 
@@ -238,11 +238,11 @@ def test_a_diverged_step_is_recorded_then_fails_the_phase(tmp_path):
     """Non-finite grad_norm/kl/entropy: the record is written (agents see it), then the phase raises."""
     from types import SimpleNamespace
 
-    from llmzero.trainers.trl.phase import PhaseCallback, StopFlag
+    from llmzero.trainers.trl.phase import PhaseSteps, StopFlag, make_callback
 
-    runner = SimpleNamespace(start_step=0, spec=_spec(tmp_path, global_offset=3), dir=tmp_path, hp=dict(HP), total=4,
-                             stop=StopFlag(), opts={})
-    cb = PhaseCallback(runner)
+    steps = PhaseSteps(spec=_spec(tmp_path, global_offset=3), hp=dict(HP), start_step=0, total=4, stop=StopFlag(),
+                       log_every=1)
+    cb = make_callback(steps)  # the transformers callback forwards TRL's logs to PhaseSteps
     logs = {"loss": 0.1, "grad_norm": float("nan"), "reward": 0.5, "entropy": 1.0, "learning_rate": 0.01}
     with pytest.raises(FloatingPointError, match=r"grad_norm=nan at step 1: training diverged \(learning_rate=0.01"):
         cb.on_log(None, SimpleNamespace(global_step=1), SimpleNamespace(should_training_stop=False), logs=logs)
@@ -254,17 +254,14 @@ def test_evaluate_reproduces_the_phase_val_score(parent_phase):
     """evaluate(step_4, "val") in a subprocess == the phase's val record == task.score of greedy_complete."""
     from peft import PeftModel
 
-    from llmzero.models.loading import (
-        greedy_complete,
-        load_model_and_tokenizer,
-        resolve_model_path,
-    )
+    from llmzero.models.loading import greedy_complete, load_model_and_tokenizer
+    from llmzero.models.resolve import resolve_model_path
     from llmzero.tasks.base import build_task
     from llmzero.trainers.trl.model import policy_from_checkpoint
 
     ck = checkpoint_dir(parent_phase["dir"], 4)
     rec = next(r for r in parent_phase["records"] if r[N.STEP] == 4)
-    scores = _trainer().evaluate(str(ck), "val")
+    scores = _trainer().evaluate(str(ck), "val", HP)
     assert scores == {"score": rec[N.VAL_SCORE], "add_2digit": rec["val/add_2digit"],
                       "add_3digit": rec["val/add_3digit"]}
     task = build_task(TASK)
@@ -284,12 +281,12 @@ def test_evaluate_base_model_on_test(tiny_env):
     from llmzero.models.tiny import evaluate_greedy
     from llmzero.tasks.base import build_task
 
-    scores = _trainer().evaluate(None, "test")
+    scores = _trainer().evaluate(None, "test", HP)
     assert set(scores) == {"score", "add_2digit", "add_3digit"}
     assert all(0.0 <= v <= 1.0 for v in scores.values())
     assert scores == pytest.approx(evaluate_greedy(tiny_env["path"], build_task(TASK), "test", max_new_tokens=8))
     with pytest.raises(ValueError, match="split='train'"):
-        _trainer().evaluate(None, "train")
+        _trainer().evaluate(None, "train", HP)
 
 
 def _logits(model, ids):
@@ -306,7 +303,8 @@ def test_child_phase_loads_parent_weights_and_kl_reference_is_the_base_model(par
     from peft import PeftModel
     from trl.trainer.utils import use_adapter
 
-    from llmzero.models.loading import load_model_and_tokenizer, resolve_model_path
+    from llmzero.models.loading import load_model_and_tokenizer
+    from llmzero.models.resolve import resolve_model_path
     from llmzero.tasks.base import build_task
     from llmzero.trainers.trl.phase import PhaseRunner
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from llmzero.search.node import Cost, Node, NodeKind, NodeStatus
+from llmzero.tree import Cost, Node, NodeKind, NodeStatus
 from llmzero.tracking import (
     WandbSettings,
     WandbTracker,
@@ -48,7 +48,7 @@ def test_disabled_writes_nothing_and_never_imports_wandb(tmp_path):
     code = f"""
 import sys
 from pathlib import Path
-from llmzero.search.node import Node
+from llmzero.tree import Node
 from llmzero.tracking import WandbSettings, WandbTracker
 d = Path({str(tmp_path)!r})
 t = WandbTracker(WandbSettings(mode="disabled"), "s", d)

@@ -4,6 +4,9 @@ An agent is any class named by `agent._target_`; Hydra instantiates it with the 
 `agent` config. It implements:
 
     name: str
+    wants_images: bool
+        whether the agent reads plots: the search then draws an overlay at every stop check
+        (a multimodal LLM) rather than one per phase for the report. AgentBase says False.
     propose(ctx: ProposalContext) -> Proposal
         diagnose the parent phase and propose the child's changes, resume step and length.
         For a from-scratch child ctx.scratch is true and ctx.parent_checkpoints is empty:
@@ -14,17 +17,20 @@ An agent is any class named by `agent._target_`; Hydra instantiates it with the 
         a fix for a failed phase, or fixable=False.
 
 Every answer carries its own cost (tokens, dollars) so the tree can account for it. Answers
-are validated by llmzero.agents.validation before anything runs.
+are validated by llmzero.agents.validation before anything runs. Each context names a
+`record_dir`, the node directory where an agent may keep its own records of the decision
+(the LLM agents write agent_calls/ there).
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from ..hparams.space import HParamSpace
 from ..metrics.store import MetricSeries
-from ..search.node import Cost, Node
+from ..tree import Cost, Node
 
 
 @dataclass
@@ -93,7 +99,7 @@ class ProposalContext:
     # The search's own check of an answer (raises ProposalError with a message for the model), so an
     # agent that can be re-asked hears why; the search checks again whatever the agent does.
     validate: Callable[[Proposal], Any] | None = None
-    calls: Any = None  # CallLog of the node being proposed: where LLM agents save each call
+    record_dir: Path | None = None  # the directory of the node being proposed
 
 
 @dataclass
@@ -105,7 +111,7 @@ class StopContext:
     steps_left: int
     budget_left: int
     plots: list[str] = field(default_factory=list)  # overlay PNGs: running phase (blue) vs incumbent (green)
-    calls: Any = None  # CallLog of the running node
+    record_dir: Path | None = None  # the running node's directory
 
 
 @dataclass
@@ -117,7 +123,7 @@ class ErrorContext:
     metrics: MetricSeries
     history: list[Node] = field(default_factory=list)  # earlier failures of this debug chain, oldest first
     validate: Callable[[ErrorFix], Any] | None = None
-    calls: Any = None  # CallLog of the failed node
+    record_dir: Path | None = None  # the failed node's directory: the analysis belongs to the failure
 
 
 class AgentGaveUp(Exception):
@@ -136,9 +142,17 @@ class AgentUnavailable(RuntimeError):
 @runtime_checkable
 class Agent(Protocol):
     name: str
+    wants_images: bool
 
     def propose(self, ctx: ProposalContext) -> Proposal: ...
 
     def should_stop(self, ctx: StopContext) -> StopDecision: ...
 
     def analyze_error(self, ctx: ErrorContext) -> ErrorFix: ...
+
+
+class AgentBase:
+    """Defaults for the optional parts of the Agent protocol; subclass it or declare them yourself."""
+
+    name: str = "agent"
+    wants_images: bool = False

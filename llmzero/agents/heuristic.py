@@ -26,10 +26,11 @@ import re
 from typing import Any, Mapping
 
 from ..hparams.space import CAPACITY, HParamSpace
+from ..hparams.steps import steps_for_epochs
 from ..metrics import names
 from ..metrics.summary import summarise_curve
-from ..search.node import Node
-from .base import ErrorContext, ErrorFix, Proposal, ProposalContext, StopContext, StopDecision
+from ..tree import Node
+from .base import AgentBase, ErrorContext, ErrorFix, Proposal, ProposalContext, StopContext, StopDecision
 from .diagnosis import (ENTROPY_COLLAPSE, KL_SPIKE, PLATEAU, PRIORITY, TRUNCATION, ZERO_VARIANCE, Diagnosis,
                         Thresholds, diagnose, non_finite)
 
@@ -92,7 +93,7 @@ def phase_max_steps(epochs: float, steps_per_epoch: int, cap: int, parent_batch:
     spe = float(steps_per_epoch)
     if parent_batch and new_batch and parent_batch != new_batch:
         spe *= float(parent_batch) / float(new_batch)
-    return int(min(cap, max(1, round(epochs * spe))))
+    return int(min(cap, steps_for_epochs(epochs, spe)))
 
 
 def _first_error_line(*texts: str) -> str:
@@ -104,7 +105,7 @@ def _first_error_line(*texts: str) -> str:
     return lines[0][:300] if lines else "(no error text)"
 
 
-class HeuristicAgent:
+class HeuristicAgent(AgentBase):
     """Rule-based proposer / early stopper / error analyzer (no network, deterministic)."""
 
     def __init__(self, name: str = "heuristic", seed: int = 0, thresholds: Thresholds | None = None, **kwargs: Any):

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..hparams.space import HParamError, HParamSpace
+from ..hparams.steps import steps_for_epochs
 from .base import ErrorFix, Proposal
 
 
@@ -54,7 +55,9 @@ def resolve_max_steps(hparams: Mapping[str, Any], requested: int | None, steps_p
     if requested is None and int(hparams.get("max_steps", 0) or 0) > 0:
         requested = int(hparams["max_steps"])
     if requested is None:
-        requested = min(cap, max(1, round(float(hparams.get("epochs", 1.0)) * steps_per_epoch)))
+        if hparams.get("epochs") is None:
+            raise ProposalError("the phase length is not set: give max_steps, or an epochs budget in the space")
+        requested = min(cap, steps_for_epochs(hparams["epochs"], steps_per_epoch))
     if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1 or requested > cap:
         raise ProposalError(
             f"max_steps={requested!r} is not valid: expected an int in [1, {cap}] (search.max_steps_per_phase)"

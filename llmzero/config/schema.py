@@ -1,18 +1,39 @@
-"""Structured configs: the typed schema behind every YAML preset in conf/.
+"""Structured configs: the typed schema behind every YAML preset in conf/, and the one home of every default.
 
 Each group's presets start with `defaults: [<schema name>, _self_]`, so a wrong type
 (`search.budget=abc`) or an unknown key is rejected by OmegaConf with the full key named.
-Backends (trainer, agent, cluster executor) are chosen by `_target_`, so a user can point
-`trainer._target_` at their own class.
+The search's settings objects are these dataclasses themselves (`typed` below), so a default is
+written here once; cross-field rules are checked in `__post_init__`, which runs when a setting
+object is built, and name the key, the value and what is allowed. Registration with Hydra's
+ConfigStore is in store.py. Backends (trainer, agent, cluster executor) are chosen by `_target_`,
+so a user can point `trainer._target_` at their own class.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Type, TypeVar
 
-from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, OmegaConf
+
+T = TypeVar("T")
+OVERLAY_MODES = ("auto", "every_check", "off")
+
+
+class ConfigError(ValueError):
+    """A setting the search refuses; the message names the key, the value and what is allowed."""
+
+
+def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{key}={value!r} is not valid: expected {allowed}")
+
+
+def typed(schema: Type[T], node: Any) -> T:
+    """The settings object of `schema` for a config node, typed or not (a resumed search's saved
+    config.yaml is plain YAML); building it runs the schema's own checks."""
+    merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+    return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
 @dataclass
@@ -141,21 +162,43 @@ class ClusterConfig:
     gpus_per_phase: int = 0  # for GPU-hour accounting (0 on a CPU)
     poll_interval_s: float = 0.2
 
-
-@dataclass
-class UCTConfig:
-    c: float = 1.414
-    temperature: float = 0.3
-    w_fail: float = 0.5
-    w_early: float = 0.3
-    fail_forgiven: int = 2
+    def __post_init__(self) -> None:
+        _require(self.max_concurrent >= 1, "cluster.max_concurrent", self.max_concurrent, "an int ≥ 1")
+        _require(self.gpus_per_phase >= 0, "cluster.gpus_per_phase", self.gpus_per_phase, "an int ≥ 0")
+        _require(self.poll_interval_s > 0, "cluster.poll_interval_s", self.poll_interval_s, "a float > 0 (seconds)")
 
 
 @dataclass
-class LimitsConfig:
-    max_evolve_children: int = 2
+class UCTParams:
+    """Appendix B.6 defaults of eqs. 5-8 (read by llmzero.search.uct)."""
+
+    c: float = 1.414  # exploration constant C in eqs. 5-6
+    temperature: float = 0.3  # T of the shaping f_T in eq. 7
+    w_fail: float = 0.5  # w_f in eq. 8
+    w_early: float = 0.3  # w_e in eq. 8
+    fail_forgiven: int = 2  # o_f in eq. 8
+
+    def __post_init__(self) -> None:
+        _require(self.c >= 0, "search.uct.c", self.c, "a float ≥ 0")
+        # f_T divides by T and by e^{1/T} - 1: T must be positive and not so small that e^{1/T} overflows
+        _require(self.temperature >= 0.002, "search.uct.temperature", self.temperature, "a float ≥ 0.002")
+        _require(self.w_fail >= 0, "search.uct.w_fail", self.w_fail, "a float ≥ 0")
+        _require(self.w_early >= 0, "search.uct.w_early", self.w_early, "a float ≥ 0")
+        _require(self.fail_forgiven >= 0, "search.uct.fail_forgiven", self.fail_forgiven, "an int ≥ 0")
+
+
+@dataclass
+class TreeLimits:
+    """Appendix B.6 branching limits (§3.2)."""
+
+    max_evolve_children: int = 2  # k_max
     max_debug_children: int = 3
     max_debug_depth: int = 5
+
+    def __post_init__(self) -> None:
+        for key in ("max_evolve_children", "max_debug_children", "max_debug_depth"):
+            value = getattr(self, key)
+            _require(value >= 1, f"search.limits.{key}", value, "an int ≥ 1")
 
 
 @dataclass
@@ -167,6 +210,15 @@ class EarlyStopConfig:
     # running-vs-incumbent plots: "auto" = at every check when the agent reads images, otherwise once per
     # phase when it ends (for the report); "every_check"; "off"
     overlays: str = "auto"
+
+    def __post_init__(self) -> None:
+        _require(self.interval_s is None or self.interval_s > 0, "search.early_stop.interval_s", self.interval_s,
+                 "null or a float > 0 (seconds)")
+        _require(self.interval_steps is None or self.interval_steps >= 1, "search.early_stop.interval_steps",
+                 self.interval_steps, "null or an int ≥ 1")
+        _require(self.min_evals >= 1, "search.early_stop.min_evals", self.min_evals, "an int ≥ 1")
+        _require(self.overlays in OVERLAY_MODES, "search.early_stop.overlays", self.overlays,
+                 f"one of {list(OVERLAY_MODES)}")
 
 
 @dataclass
@@ -180,10 +232,22 @@ class SearchConfig:
     rho_min: float = 0.2  # minimum from-scratch ratio (§3.3)
     max_steps_per_phase: int = 200
     display: bool = True
-    uct: UCTConfig = field(default_factory=UCTConfig)
-    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    uct: UCTParams = field(default_factory=UCTParams)
+    limits: TreeLimits = field(default_factory=TreeLimits)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
     space: Dict[str, Any] = field(default_factory=dict)  # canonical hyperparameters: name -> HParamSpec fields
+
+    def __post_init__(self) -> None:
+        _require(self.budget >= 1, "search.budget", self.budget, "an int ≥ 1")
+        _require(0.0 <= self.rho_min <= 1.0, "search.rho_min", self.rho_min, "a float in [0, 1]")
+        _require(self.max_steps_per_phase >= 1, "search.max_steps_per_phase", self.max_steps_per_phase,
+                 "an int ≥ 1")
+        for key in ("max_gpu_hours", "max_agent_usd"):
+            value = getattr(self, key)
+            _require(value is None or value > 0, f"search.{key}", value, "null (no cap) or a number > 0")
+
+
+WANDB_MODES = ("offline", "online", "disabled")
 
 
 @dataclass
@@ -193,8 +257,17 @@ class WandbConfig:
     entity: Optional[str] = None
     dir: Optional[str] = None  # default: the search directory (runs land in <dir>/wandb/)
     tags: List[str] = field(default_factory=list)
-    init_timeout_s: float = 90.0
-    finish_timeout_s: float = 60.0
+    init_timeout_s: float = 90.0  # online mode: how long wandb.init waits for the server
+    finish_timeout_s: float = 60.0  # online mode: upload wait at run.finish (rest: `wandb sync`)
+
+    def __post_init__(self) -> None:
+        if self.mode not in WANDB_MODES:
+            raise ConfigError(f"wandb.mode: {self.mode!r} is not one of {', '.join(repr(m) for m in WANDB_MODES)}")
+        self.tags = [str(t) for t in (self.tags or [])]
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "disabled"
 
 
 @dataclass
@@ -208,25 +281,3 @@ class LLMZeroConfig:
     recipe: Any = None
     hparams: Dict[str, Any] = field(default_factory=dict)  # command-line overrides of θ0
     wandb: WandbConfig = field(default_factory=WandbConfig)  # one W&B run per phase, one for the search
-
-
-def _run_dir(search_dir: Optional[str], resume: Optional[str], default: str) -> str:
-    """Hydra's run dir is the search directory: explicit search.dir, else the one being resumed, else a
-    name derived from the choices, so re-running the same command finds the same search."""
-    return search_dir or resume or default
-
-
-def register_configs() -> None:
-    if not OmegaConf.has_resolver("llmzero.run_dir"):
-        OmegaConf.register_new_resolver("llmzero.run_dir", _run_dir)
-    cs = ConfigStore.instance()
-    cs.store(name="llmzero_schema", node=LLMZeroConfig)
-    cs.store(group="task", name="base_task", node=TaskConfig)
-    cs.store(group="model", name="base_model", node=ModelConfig)
-    cs.store(group="trainer", name="base_synthetic", node=SyntheticTrainerConfig)
-    cs.store(group="trainer", name="base_trl", node=TRLTrainerConfig)
-    cs.store(group="agent", name="base_heuristic", node=HeuristicAgentConfig)
-    cs.store(group="agent", name="base_claude", node=ClaudeAgentConfig)
-    cs.store(group="agent", name="base_litellm", node=LiteLLMAgentConfig)
-    cs.store(group="cluster", name="base_cluster", node=ClusterConfig)
-    cs.store(group="search", name="base_search", node=SearchConfig)

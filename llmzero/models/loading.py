@@ -1,38 +1,9 @@
-"""Model paths, loading and batched greedy decoding.
-
-`model.path` in the config is one of
-    builtin:tiny        a small Qwen3 built offline and warm-started on the task (cached, see tiny.py)
-    /a/local/directory  a saved model (save_pretrained layout)
-    Qwen/Qwen3-4B       a Hugging Face hub id, passed to from_pretrained unchanged
-"""
+"""Loading a model and its tokenizer, and batched greedy decoding (what a `model.path` names: resolve.py)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import Any
-
-BUILTIN_PREFIX = "builtin:"
-
-
-def resolve_model_path(model_cfg: dict[str, Any], task: Any = None) -> str:
-    """The path or hub id that `from_pretrained` should load for this model config."""
-    path = str(model_cfg["path"])
-    if path.startswith(BUILTIN_PREFIX):
-        name = path[len(BUILTIN_PREFIX):]
-        if name != "tiny":
-            raise ValueError(f"model.path={path!r}: unknown builtin model {name!r}; known: builtin:tiny")
-        if task is None:
-            raise ValueError("model.path=builtin:tiny is built for a task, but no task was given")
-        from .tiny import ensure_tiny_model
-
-        build = model_cfg.get("build") or {}
-        return str(ensure_tiny_model(task, dict(build)))
-    expanded = os.path.expanduser(path)
-    if os.path.isdir(expanded):
-        return os.path.abspath(expanded)
-    return path  # a hub id; from_pretrained reports its own error if it cannot be fetched
-
 
 def prepare_tokenizer(tokenizer: Any) -> Any:
     """Pad with eos when the tokenizer has no pad token, and pad on the left (for generation)."""
@@ -104,13 +75,10 @@ def greedy_complete(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_
                     pad_token_id=pad_id,
                     eos_token_id=eos_ids,
                 )
-                new = gen[:, enc["input_ids"].shape[1]:].tolist()
-                for i, ids in zip(idx, new):
-                    for j, t in enumerate(ids):
-                        if t in eos_ids:
-                            ids = ids[:j]
-                            break
-                    out[i] = tokenizer.decode(ids, skip_special_tokens=True)
+                # generation pads a finished row with special tokens (eos/pad), which decoding drops
+                texts = tokenizer.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+                for i, text in zip(idx, texts):
+                    out[i] = text
     finally:
         tokenizer.padding_side = old_side
         if was_training:

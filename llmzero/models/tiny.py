@@ -30,9 +30,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock
+
 BUILDER_VERSION = 1
 
-# The default builder options (also written in conf/model/tiny.yaml under `build:`).
+# The default builder options, written only here (conf/model/tiny.yaml sets `build:` overrides, none by default).
 DEFAULT_OPTIONS: dict[str, Any] = {
     "hidden_size": 64,
     "layers": 2,
@@ -129,12 +131,9 @@ def build_tiny_model(out_dir: str | os.PathLike, task: Any, *,
 def _torch_seed(seed: int) -> Iterator[None]:
     import torch
 
-    state = torch.random.get_rng_state()
-    torch.manual_seed(seed)
-    try:
+    with torch.random.fork_rng(devices=[]):  # the caller's RNG state comes back afterwards
+        torch.manual_seed(seed)
         yield
-    finally:
-        torch.random.set_rng_state(state)
 
 
 @contextlib.contextmanager
@@ -442,6 +441,14 @@ def cache_key(task: Any, options: dict[str, Any] | None = None) -> str:
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
+def cached_tiny_model(task: Any, options: dict[str, Any] | None = None,
+                      cache_dir: str | os.PathLike | None = None) -> Path | None:
+    """The cached build for (task, options), or None when it has not been built yet."""
+    models_dir = Path(cache_dir).expanduser() if cache_dir is not None else cache_root() / "models"
+    final = models_dir / f"tiny-{cache_key(task, resolve_options(options))}"
+    return final if _complete(final) else None
+
+
 def ensure_tiny_model(task: Any, options: dict[str, Any] | None = None, cache_dir: str | os.PathLike | None = None,
                       progress: bool = True) -> Path:
     """The cached tiny model for (task, options), built on first use."""
@@ -452,7 +459,7 @@ def ensure_tiny_model(task: Any, options: dict[str, Any] | None = None, cache_di
     final = models_dir / f"tiny-{key}"
     if _complete(final):
         return final
-    with _file_lock(models_dir / f".tiny-{key}.lock"):
+    with FileLock(str(models_dir / f".tiny-{key}.lock")):  # one builder per key; released if it dies
         if _complete(final):  # another process built it while we waited
             return final
         # Whoever holds the lock owns the temporaries of this key: earlier ones are from killed builds.
@@ -491,22 +498,6 @@ def _make_readable(path: Path) -> None:
 
 def _complete(path: Path) -> bool:
     return (path / "build.json").is_file() and (path / "config.json").is_file()
-
-
-@contextlib.contextmanager
-def _file_lock(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock (released by the OS if the process dies)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - non-POSIX: rely on the atomic rename alone
-        yield
-        return
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
 
 
 def read_build_info(path: str | os.PathLike) -> dict[str, Any]:

@@ -12,13 +12,12 @@ import base64
 import html
 import json
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any
 
 from .. import __version__
-from ..state.atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from .markdown import write_markdown
 from .report_data import (
     SEARCH_PLOTS,
@@ -286,13 +285,6 @@ role="img" aria-label="search tree"></svg></div></div>
 """
 
 
-def _readable(path: Path) -> None:
-    """Atomic writes create files 0600; a report is meant to be shared, so give it the umask's usual mode."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)
-
-
 def write_report(search_dir: str | Path, out_html: str | Path | None = None,
                  out_md: str | Path | None = None) -> tuple[Path, Path]:
     """Write the HTML and Markdown reports (default: report.html and report.md in the search directory)."""
@@ -301,6 +293,4 @@ def write_report(search_dir: str | Path, out_html: str | Path | None = None,
     md_path = Path(out_md) if out_md is not None else data.search_dir / "report.md"
     write_text_atomic(html_path, render_html(data))
     write_markdown(data, md_path)
-    for path in (html_path, md_path):
-        _readable(path)
     return html_path, md_path

@@ -6,7 +6,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..state.atomic import write_text_atomic
+from ..atomic import write_text_atomic
 from .report_data import (
     SEARCH_PLOTS,
     ReportData,

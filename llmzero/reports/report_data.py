@@ -12,8 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..search.node import Cost, Node
-from ..search.tree import Tree
+from ..tree import Cost, Node, Tree
 from ..state.rundir import RunDir
 from ..strategy.recipe import phase_lengths
 from .tables import agent_totals, fmt_score
@@ -117,7 +116,7 @@ def load_report_data(search_dir: str | Path) -> ReportData:
     rundir = RunDir(Path(search_dir))
     if not rundir.exists():
         raise FileNotFoundError(f"no search journal at {rundir.tree_file} (is {rundir.root} a search directory?)")
-    tree, meta = rundir.load_tree()
+    tree, meta = rundir.load_tree(whole=False)
     best = tree.best_node()
     path = tree.strategy_path(best.id) if best else []
     on_path = {n.id for n in path}

@@ -21,9 +21,8 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
 from ..hparams.space import CAPACITY, OTHER, REGULARISATION, HParamSpace
-from ..search.node import Node, NodeStatus
-from ..search.tree import Tree
-from .plots import DPI, _save
+from ..tree import Node, NodeStatus, Tree
+from ..metrics.plots import DPI, save_figure
 
 log = logging.getLogger(__name__)
 
@@ -125,8 +124,8 @@ def _best_so_far_figures(tree: Tree) -> tuple[Figure | None, Figure | None]:
 def plot_best_so_far(tree: Tree, out_iter: Path, out_hours: Path) -> tuple[Path | None, Path | None]:
     """Paper Fig 5 (vs iteration) to out_iter and Fig 2 (vs GPU- or wall-hours) to out_hours."""
     fig_iter, fig_comp = _best_so_far_figures(tree)
-    return (None if fig_iter is None else _save(fig_iter, out_iter),
-            None if fig_comp is None else _save(fig_comp, out_hours))
+    return (None if fig_iter is None else save_figure(fig_iter, out_iter),
+            None if fig_comp is None else save_figure(fig_comp, out_hours))
 
 
 def _numeric(v: Any) -> float | None:
@@ -224,7 +223,7 @@ def _strategy_figure(tree: Tree, path: list[Node], space: HParamSpace) -> Figure
 def plot_strategy(tree: Tree, path: list[Node], space: HParamSpace, out: Path) -> Path | None:
     """Paper Fig 3: per-phase scores of a strategy path plus trajectories of the hparams it changes."""
     fig = _strategy_figure(tree, path, space)
-    return None if fig is None else _save(fig, out)
+    return None if fig is None else save_figure(fig, out)
 
 
 def _layout(tree: Tree) -> dict[int, tuple[float, int]]:
@@ -336,7 +335,7 @@ def _tree_figure(tree: Tree) -> Figure | None:
 def plot_tree(tree: Tree, out: Path) -> Path | None:
     """The whole search tree, coloured by best val, shaped by status, best strategy in bold."""
     fig = _tree_figure(tree)
-    return None if fig is None else _save(fig, out)
+    return None if fig is None else save_figure(fig, out)
 
 
 def render_search_plots(tree: Tree, search_dir: Path, space: HParamSpace) -> dict[str, Path]:

@@ -8,8 +8,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree as RichTree
 
-from ..search.node import Node, NodeStatus
-from ..search.tree import Tree
+from ..tree import Node, NodeStatus, Tree
 
 STATUS_STYLE = {
     NodeStatus.PENDING: ("…", "dim"),

@@ -3,7 +3,7 @@
 Lines 5-10 of Algorithm 1: error analyzer for a failed parent, proposer otherwise, then
 CreateChild with the checkpoint step. Agent answers are validated before anything runs;
 an invalid answer from a non-fallback agent is replaced by the fallback agent's and the
-node records it.
+node records it (llmzero.agents.fallback).
 """
 
 from __future__ import annotations
@@ -12,16 +12,15 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ..agents.base import Agent, AgentGaveUp, ErrorContext, ErrorFix, Observation, Proposal, ProposalContext
-from ..agents.llm.calls import CallLog
+from ..agents.base import Agent, ErrorContext, ErrorFix, Observation, Proposal, ProposalContext
 from ..agents.claims import check_observation
-from ..agents.validation import PlanRules, ProposalError, ValidatedPlan, validate_fix, validate_proposal
+from ..agents.fallback import consult
+from ..agents.validation import PlanRules, ValidatedPlan, validate_fix, validate_proposal
 from ..metrics.store import MetricSeries
+from ..state.phase_dir import LOG_FILE, METRICS_FILE, log_tail
 from ..state.rundir import RunDir
-from ..trainers.subprocess_phase import log_tail
-from .node import Cost, Node, NodeKind
-from .selection import Action, ActionKind
-from .tree import Tree
+from ..tree import Node, NodeKind, Tree
+from .selection import Action
 
 
 @dataclass
@@ -40,20 +39,22 @@ class Unfixable(Exception):
 
 
 def plan_node(action: Action, ctx: PlanningContext) -> Node:
-    tree = ctx.tree
-    node_id = tree.new_id()
-    if action.kind == ActionKind.ROOT:
+    node_id = ctx.tree.new_id()
+    if action.kind == NodeKind.ROOT:
         plan = ctx.rules.root(ctx.root_hparams)
         node = Node(id=node_id, parent=None, kind=NodeKind.ROOT, hparams=plan.hparams, max_steps=plan.max_steps,
                     diagnosis="default configuration θ0", agent="config")
         _record(ctx, node, {"action": "root", "hparams": plan.hparams}, {"max_steps": plan.max_steps})
         return node
-
-    parent = tree[action.node]
-    if action.kind == ActionKind.DEBUG:
+    parent = ctx.tree[action.node]
+    if action.kind == NodeKind.DEBUG:
         return _plan_debug(node_id, parent, action, ctx)
+    return _plan_evolve(node_id, parent, action, ctx)
 
-    scratch = action.kind == ActionKind.SCRATCH
+
+def _plan_evolve(node_id: int, parent: Node, action: Action, ctx: PlanningContext) -> Node:
+    """An evolve child, or a from-scratch one (§3.3: the parent's checkpoints are withheld)."""
+    scratch = action.kind == NodeKind.SCRATCH
     parent_dir = ctx.rundir.node_dir(parent.id)
     checkpoints = [] if scratch else list(parent.checkpoints)
 
@@ -61,12 +62,13 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         return validate_proposal(p, parent_hparams=parent.hparams, parent_checkpoints=checkpoints,
                                  scratch=scratch, rules=ctx.rules)
 
+    best = ctx.tree.best_node()
     pctx = ProposalContext(
         parent=parent,
-        parent_metrics=MetricSeries.load(parent_dir / "metrics.jsonl"),
+        parent_metrics=MetricSeries.load(parent_dir / METRICS_FILE),
         parent_checkpoints=checkpoints,
-        path=tree.strategy_path(parent.id),
-        best_val=best.best_val if (best := tree.best_node()) else None,
+        path=ctx.tree.strategy_path(parent.id),
+        best_val=best.best_val if best else None,
         space=ctx.rules.space,
         scratch=scratch,
         steps_per_epoch=ctx.rules.steps_per_epoch(parent.hparams),
@@ -75,29 +77,17 @@ def plan_node(action: Action, ctx: PlanningContext) -> Node:
         budget_left=ctx.budget_left,
         plots=[str(p) for p in [parent_dir / "metrics.png"] if p.is_file()],
         node_id=node_id,
-        siblings=tree.children(parent.id),
+        siblings=ctx.tree.children(parent.id),
         validate=check,
-        calls=CallLog(ctx.rundir.node_dir(node_id)),
+        record_dir=ctx.rundir.node_dir(node_id),
     )
-
-    proposal, plan, cost, note = _ask(lambda a: a.propose(pctx), check, ctx)
+    got = consult(ctx.agent, ctx.fallback, lambda a: a.propose(pctx), check)
+    proposal, plan = got.answer, got.checked
     resume_from = None if plan.resume_step is None else parent.id
-    node = Node(
-        id=node_id,
-        parent=parent.id,
-        kind=NodeKind.SCRATCH if scratch else NodeKind.EVOLVE,
-        hparams=plan.hparams,
-        resume_step=plan.resume_step,
-        resume_from=resume_from,
-        global_offset=(parent.global_offset + plan.resume_step) if resume_from is not None else 0,
-        max_steps=plan.max_steps,
-        diagnosis=proposal.diagnosis,
-        rationale=proposal.rationale,
-        observations=_checked(proposal.observations, pctx.parent_metrics),
-        changes={k: plan.hparams[k] for k in plan.hparams if plan.hparams[k] != parent.hparams.get(k)},
-        agent=proposal.agent + note,
-        cost=cost,
-    )
+    node = _child(node_id, parent, NodeKind.SCRATCH if scratch else NodeKind.EVOLVE, plan, proposal, got,
+                  resume_from=resume_from, resume_step=plan.resume_step,
+                  global_offset=(parent.global_offset + plan.resume_step) if resume_from is not None else 0,
+                  observations=_checked(proposal.observations, pctx.parent_metrics))
     _record(ctx, node, {"action": action.kind, "parent": parent.id, "scratch": scratch,
                         "parent_checkpoints": pctx.parent_checkpoints, "selection_trace": action.trace},
             {**proposal.to_dict(), "observations": node.observations})  # with their claim checks
@@ -113,68 +103,33 @@ def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext
         return validate_fix(fix, failed_hparams=failed.hparams, rules=ctx.rules)
 
     ectx = ErrorContext(
-        node=failed, error=failed.error or "", log_tail=log_tail(fdir / "log.txt"), space=ctx.rules.space,
-        metrics=MetricSeries.load(fdir / "metrics.jsonl"), history=_debug_history(ctx.tree, failed),
-        validate=check, calls=CallLog(fdir),  # the analysis belongs to the failure, fixable or not
+        node=failed, error=failed.error or "", log_tail=log_tail(fdir / LOG_FILE), space=ctx.rules.space,
+        metrics=MetricSeries.load(fdir / METRICS_FILE), history=ctx.tree.debug_history(failed),
+        validate=check, record_dir=fdir,  # the analysis belongs to the failure, fixable or not
     )
-
-    fix, plan, cost, note = _ask(lambda a: a.analyze_error(ectx), check, ctx)
+    got = consult(ctx.agent, ctx.fallback, lambda a: a.analyze_error(ectx), check)
+    fix = got.answer
     if not fix.fixable:
         failed.unfixable = True
-        failed.cost = failed.cost.add(cost)
+        failed.cost = failed.cost.add(got.cost)
         ctx.rundir.log_event("unfixable", node=failed.id, diagnosis=fix.diagnosis)
         raise Unfixable(fix.diagnosis)
-    node = Node(
-        id=node_id,
-        parent=failed.id,
-        kind=NodeKind.DEBUG,
-        hparams=plan.hparams,
-        resume_step=failed.resume_step,
-        resume_from=failed.resume_from,  # retry from the same starting point as the failed phase
-        global_offset=failed.global_offset,
-        max_steps=plan.max_steps,
-        diagnosis=fix.diagnosis,
-        rationale=fix.rationale,
-        changes={k: plan.hparams[k] for k in plan.hparams if plan.hparams[k] != failed.hparams.get(k)},
-        agent=fix.agent + note,
-        debug_of=failed.id,
-        cost=cost,
-    )
+    # retry from the same starting point as the failed phase
+    node = _child(node_id, failed, NodeKind.DEBUG, got.checked, fix, got, resume_from=failed.resume_from,
+                  resume_step=failed.resume_step, global_offset=failed.global_offset, debug_of=failed.id)
     _record(ctx, node, {"action": "debug", "failed": failed.id, "error": failed.error,
                         "selection_trace": action.trace}, fix.to_dict())
     return node
 
 
-def _debug_history(tree: Tree, failed: Node) -> list[Node]:
-    """The failures of this debug chain, oldest first, so the analyzer does not repeat a fix that failed."""
-    chain = [failed]
-    while chain[-1].debug_of is not None and chain[-1].debug_of in tree.nodes:
-        chain.append(tree[chain[-1].debug_of])
-    return list(reversed(chain[1:]))
-
-
-def _ask(call, check, ctx: PlanningContext):
-    """Ask the agent; when it gives up or its answer is still invalid, ask the fallback agent and say so.
-
-    LLM agents re-ask the model with the validation error themselves (ctx.validate); the check here
-    is the search's own, applied to whoever answered.
-    """
-    cost = Cost()
-    try:
-        answer = call(ctx.agent)
-        cost = cost.add(answer.cost)
-        return answer, check(answer), cost, ""
-    except (ProposalError, AgentGaveUp) as exc:
-        if isinstance(exc, AgentGaveUp):
-            cost = cost.add(exc.cost)
-        if ctx.fallback is None or ctx.fallback is ctx.agent:
-            if isinstance(exc, AgentGaveUp):
-                raise ProposalError(str(exc)) from exc
-            raise
-        answer = call(ctx.fallback)
-        cost = cost.add(answer.cost)
-        why = "gave up" if isinstance(exc, AgentGaveUp) else "answered invalidly"
-        return answer, check(answer), cost, f" (fallback: {ctx.agent.name} {why}: {exc})"
+def _child(node_id: int, parent: Node, kind: str, plan: ValidatedPlan, answer: Proposal | ErrorFix, got: Any,
+           **where: Any) -> Node:
+    """CreateChild (Algorithm 1): the validated plan, the agent's explanation, where the weights come from."""
+    node = Node(id=node_id, parent=parent.id, kind=kind, hparams=plan.hparams, max_steps=plan.max_steps,
+                diagnosis=answer.diagnosis, rationale=answer.rationale, agent=answer.agent + got.note,
+                cost=got.cost, **where)
+    node.changes = node.changes_from(parent.hparams)
+    return node
 
 
 def _checked(observations: list[Any], metrics: MetricSeries) -> list[dict[str, Any]]:

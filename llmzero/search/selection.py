@@ -9,20 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .node import Node, NodeStatus
-from .tree import Tree, TreeLimits
-from .uct import UCTParams, exploitation, should_expand, uct_child, uct_virtual
-
-
-class ActionKind:
-    ROOT = "root"
-    EXPAND = "expand"  # evolve child of `node`
-    DEBUG = "debug"  # debug child of the failed `node`
-    SCRATCH = "scratch"  # from-scratch child of the best node (§3.3)
+from ..config.schema import TreeLimits, UCTParams
+from ..tree import Node, NodeKind, NodeStatus, Tree
+from .uct import exploitation, should_expand, uct_child, uct_virtual
+from .visits import normalised_score, visit_stats
 
 
 @dataclass(frozen=True)
 class Action:
+    """Create a phase of `kind` (a NodeKind) under `node`: root (no parent), evolve (a child of `node`),
+    debug (a fix of the failed `node`) or scratch (a from-scratch child of the best node, §3.3)."""
+
     kind: str
     node: int | None  # the parent of the phase to create
     trace: list[dict[str, Any]] = field(default_factory=list)  # UCT values met on the way down
@@ -45,7 +42,7 @@ def needs_scratch(tree: Tree, rho_min: float) -> bool:
 
 
 def child_uct(tree: Tree, parent_visits: int, child: Node, params: UCTParams) -> float:
-    s = tree.visit_stats(child.id)
+    s = visit_stats(tree, child.id)
     q = exploitation(s.v_val, s.v_fail, s.v_early, s.v_total, s.mean_norm_score, params)
     return uct_child(q, parent_visits, s.v_total, params)
 
@@ -54,12 +51,12 @@ def select(tree: Tree, limits: TreeLimits, params: UCTParams, rho_min: float) ->
     """The next action, or None when the whole tree is terminal (nothing left to try)."""
     root = tree.root()
     if root is None:
-        return Action(ActionKind.ROOT, None)
+        return Action(NodeKind.ROOT, None)
     if needs_scratch(tree, rho_min):
         best = tree.best_node()
         if best is not None:
             n_s, n_e = scratch_ratio(tree)
-            return Action(ActionKind.SCRATCH, best.id, [{"n_scratch": n_s, "n_evolve": n_e, "rho_min": rho_min}])
+            return Action(NodeKind.SCRATCH, best.id, [{"n_scratch": n_s, "n_evolve": n_e, "rho_min": rho_min}])
     if tree.is_terminal(root.id, limits):
         return None
     trace: list[dict[str, Any]] = []
@@ -76,9 +73,9 @@ def select(tree: Tree, limits: TreeLimits, params: UCTParams, rho_min: float) ->
                 continue
             if tree.can_expand(node, limits):
                 trace.append({"node": node.id, "decision": "debug"})
-                return Action(ActionKind.DEBUG, node.id, trace)
+                return Action(NodeKind.DEBUG, node.id, trace)
             return None
-        n_p = tree.visit_stats(node.id).v_total
+        n_p = visit_stats(tree, node.id).v_total
         k = len(tree.evolve_children(node.id))
         candidates = [
             c for c in tree.children(node.id)
@@ -87,12 +84,12 @@ def select(tree: Tree, limits: TreeLimits, params: UCTParams, rho_min: float) ->
         ucts = {c.id: child_uct(tree, n_p, c, params) for c in candidates}
         step: dict[str, Any] = {"node": node.id, "N": n_p, "k": k, "children": {str(i): u for i, u in ucts.items()}}
         if tree.can_expand(node, limits):
-            new = uct_virtual(tree.normalised_score(node), n_p, k, params)
+            new = uct_virtual(normalised_score(tree, node), n_p, k, params)
             step["new"] = new
             if should_expand(new, list(ucts.values()), k, limits.max_evolve_children):
                 step["decision"] = "expand"
                 trace.append(step)
-                return Action(ActionKind.EXPAND, node.id, trace)
+                return Action(NodeKind.EVOLVE, node.id, trace)
         if not ucts:
             return None
         best_id = max(ucts, key=lambda i: (ucts[i], -i))

@@ -1,25 +1,18 @@
 """UCT with scale-invariant scoring and virtual-child competition (paper Appendix D.2).
 
 Pure functions only: every quantity here is recomputable by hand from eqs. 5-8, and the
-tests do exactly that. Tree bookkeeping (which visits count as what) lives in tree.py.
+tests do exactly that. Which visits count as what is read off the tree by visits.py.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from typing import Sequence
 
+from ..config.schema import UCTParams  # C, T, w_f, w_e, o_f with the Appendix B.6 defaults
 
-@dataclass(frozen=True)
-class UCTParams:
-    """Appendix B.6 defaults."""
-
-    c: float = 1.414  # exploration constant C in eqs. 5-6
-    temperature: float = 0.3  # T of the shaping f_T in eq. 7
-    w_fail: float = 0.5  # w_f in eq. 8
-    w_early: float = 0.3  # w_e in eq. 8
-    fail_forgiven: int = 2  # o_f in eq. 8
+__all__ = ["UCTParams", "exploitation", "exploration", "fair_visits", "normalise", "shape", "should_expand",
+           "uct_child", "uct_virtual"]
 
 
 def normalise(score: float, s_min: float, s_max: float) -> float:
@@ -47,13 +40,14 @@ def exploitation(
     v_early: int,
     v_total: int,
     mean_norm_score: float,
-    params: UCTParams = UCTParams(),
+    params: UCTParams | None = None,
 ) -> float:
     """Q(c), eq. 8: validated share times shaped mean score, minus failure and early-stop penalties.
 
     `mean_norm_score` is s̄_c, the mean of the normalised scores of c's validated subtree.
     The first o_f failures are forgiven.
     """
+    params = params or UCTParams()
     if v_total <= 0:
         return 0.0
     q = (v_val / v_total) * shape(mean_norm_score, params.temperature) if v_val > 0 else 0.0
@@ -71,9 +65,9 @@ def exploration(n_parent: float, n_child: float, c: float) -> float:
     return c * math.sqrt(math.log(n_parent) / n_child)
 
 
-def uct_child(q: float, n_parent: int, n_child: int, params: UCTParams = UCTParams()) -> float:
+def uct_child(q: float, n_parent: int, n_child: int, params: UCTParams | None = None) -> float:
     """UCT(c_i) = Q(c_i) + C sqrt(ln N(p) / N(c_i)), eq. 5."""
-    return q + exploration(n_parent, n_child, params.c)
+    return q + exploration(n_parent, n_child, (params or UCTParams()).c)
 
 
 def fair_visits(n_parent: int, k: int) -> float:
@@ -81,8 +75,9 @@ def fair_visits(n_parent: int, k: int) -> float:
     return n_parent / (k + 1)
 
 
-def uct_virtual(parent_norm_score: float, n_parent: int, k: int, params: UCTParams = UCTParams()) -> float:
+def uct_virtual(parent_norm_score: float, n_parent: int, k: int, params: UCTParams | None = None) -> float:
     """UCT(new) = Q_prior(p) + C sqrt(ln N(p) / N_fair), eq. 6, with Q_prior = f_T(ŝ_p) (D.3 step 2)."""
+    params = params or UCTParams()
     q_prior = shape(parent_norm_score, params.temperature)
     return q_prior + exploration(n_parent, fair_visits(n_parent, k), params.c)
 

@@ -1,4 +1,10 @@
-"""One search per directory: a lock file holding the owner's pid, taken over only when that process is gone."""
+"""One search per directory: an OS file lock (filelock), released by the kernel when its holder dies.
+
+A kill -9 leaves nothing to clean up: the next search takes the lock at once. Beside the lock, a
+small owner file says who holds it (pid, host, since), for the message a second search gets.
+The lock file itself is never deleted: removing it would let two processes hold locks on two
+different files of the same name.
+"""
 
 from __future__ import annotations
 
@@ -8,60 +14,54 @@ import socket
 import time
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
+from ..atomic import write_json_atomic
+
+LOCK_FILE = "search.lock"
+OWNER_FILE = "search.owner.json"
+
 
 class SearchLockedError(RuntimeError):
     pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 class SearchLock:
     def __init__(self, directory: Path | str):
-        self.path = Path(directory) / "search.lock"
-        self._held = False
+        self.dir = Path(directory)
+        self.path = self.dir / LOCK_FILE
+        self.owner_file = self.dir / OWNER_FILE
+        self._lock = FileLock(str(self.path), timeout=0)
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                owner = self._owner()
-                same_host = owner.get("host") in (None, socket.gethostname())
-                pid = int(owner.get("pid", -1))
-                if pid > 0 and same_host and not _alive(pid):
-                    self.path.unlink(missing_ok=True)  # stale: its process died (e.g. kill -9)
-                    continue
-                raise SearchLockedError(
-                    f"search directory {self.path.parent} is in use by process {pid} on {owner.get('host', '?')} "
-                    f"(since {owner.get('since', '?')}). Wait for that search to finish or stop it, or choose "
-                    f"another directory with search.dir=<path>. If that process is gone, delete {self.path}."
-                ) from None
-            with os.fdopen(fd, "w") as fh:
-                json.dump(me, fh)
-            self._held = True
-            return
-        raise SearchLockedError(f"could not take the lock {self.path}")
-
-    def _owner(self) -> dict:
+        self.dir.mkdir(parents=True, exist_ok=True)
         try:
-            return json.loads(self.path.read_text() or "{}")
+            self._lock.acquire()
+        except Timeout:
+            owner = self.owner()
+            raise SearchLockedError(
+                f"search directory {self.dir} is in use by process {owner.get('pid', '?')} on "
+                f"{owner.get('host', '?')} (since {owner.get('since', '?')}). Wait for that search to finish or "
+                f"stop it, or choose another directory with search.dir=<path>."
+            ) from None
+        write_json_atomic(self.owner_file, {"pid": os.getpid(), "host": socket.gethostname(),
+                                            "since": time.strftime("%Y-%m-%d %H:%M:%S")})
+
+    def owner(self) -> dict:
+        try:
+            return json.loads(self.owner_file.read_text() or "{}")
         except (OSError, json.JSONDecodeError):
             return {}
 
+    @property
+    def held(self) -> bool:
+        return self._lock.is_locked
+
     def release(self) -> None:
-        if self._held:
-            self.path.unlink(missing_ok=True)
-            self._held = False
+        if self._lock.is_locked:
+            if self.owner().get("pid") == os.getpid():
+                self.owner_file.unlink(missing_ok=True)
+            self._lock.release()
 
     def __enter__(self) -> "SearchLock":
         self.acquire()

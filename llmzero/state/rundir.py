@@ -1,4 +1,4 @@
-"""Layout of a search directory and the journal (tree.json) inside it."""
+"""Layout of a search directory, and reading and writing the journal (tree.json) inside it."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..search.tree import Tree
-from .atomic import read_json, write_json_atomic, write_text_atomic, write_yaml_atomic
+from ..tree import Tree, journal
+from ..tree.journal import JournalError
+from ..atomic import write_json_atomic, write_text_atomic, write_yaml_atomic
 
 
 @dataclass(frozen=True)
@@ -39,14 +40,19 @@ class RunDir:
         return self.tree_file.exists()
 
     def save_tree(self, tree: Tree, meta: dict[str, Any] | None = None) -> None:
-        data = tree.to_dict()
-        data["meta"] = meta or {}
-        data["saved_at"] = time.time()
-        write_json_atomic(self.tree_file, data)
+        write_json_atomic(self.tree_file, {**journal.dump(tree, meta), "saved_at": time.time()})
 
-    def load_tree(self) -> tuple[Tree, dict[str, Any]]:
-        raw = read_json(self.tree_file)
-        return Tree.from_dict(raw), raw.get("meta", {})
+    def load_tree(self, *, whole: bool = True) -> tuple[Tree, dict[str, Any]]:
+        """The saved tree and metadata; JournalError (naming the file) when it cannot be read as one, or, with
+        `whole`, when a node refers to one that is missing (a report can still show such a tree)."""
+        try:
+            tree, meta = journal.load(json.loads(self.tree_file.read_text(encoding="utf-8")))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError, JournalError) as exc:
+            raise JournalError(f"{self.tree_file}: {exc}") from None
+        broken = journal.dangling(tree) if whole else []
+        if broken:
+            raise JournalError(f"{self.tree_file}: {'; '.join(broken[:3])}")
+        return tree, meta
 
     def write_node_file(self, node_id: int, name: str, data: Any) -> Path:
         path = self.node_dir(node_id) / name

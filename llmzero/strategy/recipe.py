@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..search.node import Node
-from ..search.tree import Tree
+from ..tree import Node, Tree
 
 RECIPE_VERSION = 1
 

@@ -15,7 +15,6 @@ Hub-backed tasks load with `datasets.load_dataset` inside `splits()`.
 
 from __future__ import annotations
 
-import importlib
 from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, Sequence, runtime_checkable
@@ -57,10 +56,9 @@ def mean_scores(rewards: Sequence[float], examples: Sequence[Example]) -> dict[s
 
 
 def build_task(cfg: dict[str, Any]) -> Task:
-    """Instantiate the task named by cfg['_target_'] with the remaining config keys it accepts."""
-    target = cfg.get("_target_")
-    if not target:
+    """Instantiate the task named by cfg['_target_'] with the rest of its config (Hydra's instantiate)."""
+    from hydra.utils import instantiate
+
+    if not cfg.get("_target_"):
         raise ValueError(f"task config for {cfg.get('name')!r} has no _target_ naming its class")
-    module, _, cls_name = target.rpartition(".")
-    cls = getattr(importlib.import_module(module), cls_name)
-    return cls(**{k: v for k, v in cfg.items() if k != "_target_"})
+    return instantiate(dict(cfg), _convert_="all")

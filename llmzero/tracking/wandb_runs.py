@@ -26,15 +26,17 @@ import os
 import re
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..search.node import Node, NodeStatus
+from ..config.schema import WANDB_MODES
+from ..config.schema import WandbConfig as WandbSettings  # the wandb.* settings: one schema, one set of defaults
+from ..tree import Node, NodeStatus
 
 log = logging.getLogger(__name__)
 
-MODES = ("offline", "online", "disabled")
+MODES = WANDB_MODES
 STEP_KEYS = ("step", "global_step")
 ERROR_CHARS = 2000  # node.error is truncated to this in the run summary
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -58,26 +60,6 @@ _RUN_SETTINGS: dict[str, Any] = {
     "x_save_requirements": False,
     "disable_job_creation": True,
 }
-
-
-@dataclass
-class WandbSettings:
-    mode: str = "offline"  # "offline" | "online" | "disabled"
-    project: str = "llmzero"
-    entity: str | None = None
-    dir: str | None = None  # None: the search directory (wandb writes under <dir>/wandb/)
-    tags: list[str] = field(default_factory=list)
-    init_timeout_s: float = 90.0  # online mode: how long wandb.init waits for the server
-    finish_timeout_s: float = 60.0  # online mode: upload wait at run.finish (rest: `wandb sync`)
-
-    def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ValueError(f"wandb.mode: {self.mode!r} is not one of {', '.join(repr(m) for m in MODES)}")
-        self.tags = [str(t) for t in (self.tags or [])]
-
-    @property
-    def enabled(self) -> bool:
-        return self.mode != "disabled"
 
 
 def run_id(search_id: str, suffix: str) -> str:

@@ -17,8 +17,23 @@ with the rest of the `trainer` config as keyword arguments. It must provide:
         launch the phase and return at once. The phase writes spec.output_dir/metrics.jsonl
         (canonical names, llmzero.metrics.names), one flushed line per step, and saves
         checkpoints under spec.output_dir/checkpoints/step_<k>/.
-    evaluate(checkpoint_dir, split) -> dict[str, float] | None   (optional)
-        score a checkpoint (or the base model when None) on "val" or "test".
+    can_evaluate: bool
+        whether evaluate() scores checkpoints; when false the search reports no test or
+        base-model score (TrainerBase says False and its evaluate returns None).
+    evaluate(checkpoint_dir, split, hparams) -> dict[str, float] | None
+        score a checkpoint (or the base model when None) on "val" or "test" with the settings
+        of `hparams` (the checkpoint's phase, or θ0 for the base model):
+        {"score": ..., <subtask>: ...}, or None when the evaluation failed.
+    evaluate_batch(requests: list[EvalRequest]) -> list[dict[str, float] | None]
+        several at once (the end of a search asks for all it needs in one call); TrainerBase
+        loops over evaluate(), a backend that loads a model per call does better in one go.
+    prepare(say) -> None
+        one-time work before the first phase, in the search process so the user sees it
+        (building or downloading the base model); `say` prints a line. TrainerBase: nothing.
+
+Hyperparameters reach a backend fully resolved (every key of the search space, defaults
+filled in by the search from conf/search/default.yaml): a backend holds no defaults of its
+own, and the phase length is spec.max_steps, already turned from an epoch budget into steps.
 
 A PhaseHandle is the running phase:
 
@@ -34,12 +49,14 @@ verl use subprocesses), so an OOM or NaN fails the node, not the search.
 
 from __future__ import annotations
 
-import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Callable, Protocol, Sequence, runtime_checkable
 
 from ..hparams.space import HParamSpec
+# The phase-directory contract and the result vocabulary, re-exported for backend authors.
+from ..state.phase_dir import checkpoint_dir, list_checkpoints, mark_checkpoint_complete
+from ..tree import PhaseResult, PhaseStatus
 
 
 @dataclass
@@ -67,19 +84,15 @@ class PhaseSpec:
         return Path(self.output_dir)
 
 
-@dataclass
-class PhaseResult:
-    status: str  # completed / early_stopped / failed (llmzero.search.node.NodeStatus)
-    steps_done: int = 0
-    best_val: float | None = None
-    best_step: int | None = None
-    val_subscores: dict[str, float] = field(default_factory=dict)
-    test_score: float | None = None  # at best_step, when the backend evaluated the test split
-    checkpoints: list[int] = field(default_factory=list)
-    error: str | None = None
-    log_tail: str = ""
-    wall_s: float = 0.0
-    gpu_s: float = 0.0
+__all__ = ["EvalRequest", "PhaseHandle", "PhaseResult", "PhaseSpec", "PhaseStatus", "TrainerBackend", "TrainerBase", "checkpoint_dir",
+           "list_checkpoints", "mark_checkpoint_complete", "require_hparams"]
+
+
+@dataclass(frozen=True)
+class EvalRequest:
+    checkpoint: str | None  # a checkpoint directory, or None for the base model
+    split: str  # "val" or "test"
+    hparams: dict[str, Any]  # the settings to score with: the checkpoint's phase's, or θ0
 
 
 @runtime_checkable
@@ -107,45 +120,45 @@ class TrainerBackend(Protocol):
 
     def start(self, spec: PhaseSpec) -> PhaseHandle: ...
 
+    can_evaluate: bool
 
-def checkpoint_dir(phase_dir: Path | str, step: int) -> Path:
-    return Path(phase_dir) / "checkpoints" / f"step_{step}"
+    def evaluate(self, checkpoint_dir: str | None, split: str, hparams: dict[str, Any]) -> dict[str, float] | None: ...
+
+    def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]: ...
+
+    def prepare(self, say: Callable[[str], None]) -> None: ...
 
 
-def list_checkpoints(phase_dir: Path | str) -> list[int]:
-    root = Path(phase_dir) / "checkpoints"
-    if not root.is_dir():
+class TrainerBase:
+    """Defaults for the optional parts of TrainerBackend: no extra hyperparameters, no constraints, no evaluation."""
+
+    name: str = "trainer"
+    can_evaluate: bool = False
+
+    def extra_hparams(self) -> dict[str, HParamSpec]:
+        return {}
+
+    def check(self, hparams: dict[str, Any]) -> list[str]:
         return []
-    steps = []
-    for p in root.iterdir():
-        if p.is_dir() and p.name.startswith("step_") and p.name[5:].isdigit() and (p / "COMPLETE").exists():
-            steps.append(int(p.name[5:]))
-    return sorted(steps)
+
+    def evaluate(self, checkpoint_dir: str | None, split: str, hparams: dict[str, Any]) -> dict[str, float] | None:
+        return None
+
+    def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]:
+        return [self.evaluate(r.checkpoint, r.split, r.hparams) for r in requests]
+
+    def prepare(self, say: Callable[[str], None]) -> None:
+        pass
 
 
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+def require_hparams(hparams: dict[str, Any], keys: tuple[str, ...] | list[str], backend: str) -> dict[str, Any]:
+    """The hyperparameters as given, after checking that every key the backend reads is set.
 
-
-def mark_checkpoint_complete(path: Path | str) -> None:
-    """Written last, so a checkpoint interrupted mid-save is never offered for resumption.
-
-    Everything in the checkpoint reaches the disk before the marker does, so the files inside
-    need no atomic writes of their own; the phase's metrics.jsonl is synced here too, as the
-    search trims it back to this checkpoint when it resumes the phase.
+    The search resolves every key (space defaults, then task, model, trainer and command line), so a
+    missing one is a caller's mistake; a backend never fills one in with a default of its own.
     """
-    path = Path(path)
-    for f in path.iterdir():
-        if f.is_file():
-            _fsync(f)
-    metrics = path.parent.parent / "metrics.jsonl"
-    if metrics.exists():
-        _fsync(metrics)
-    _fsync(path)
-    (path / "COMPLETE").write_text("ok\n")
-    _fsync(path / "COMPLETE")
-    _fsync(path)
+    missing = [k for k in keys if hparams.get(k) is None]
+    if missing:
+        raise ValueError(f"the {backend} backend needs the hyperparameters {missing}, which the search always sets "
+                         f"(conf/search/default.yaml); got only {sorted(k for k, v in hparams.items() if v is not None)}")
+    return dict(hparams)

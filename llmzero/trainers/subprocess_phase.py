@@ -25,20 +25,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..atomic import write_json_atomic
 from ..metrics import names
 from ..metrics.store import MetricSeries, MetricsTail
-from ..search.node import NodeStatus
-from .base import PhaseResult, list_checkpoints
-
-RESULT_FILE = "result.json"
-LOG_FILE = "log.txt"
-
-
-def log_tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
+from ..state.phase_dir import LOG_FILE, METRICS_FILE, RESULT_FILE, STOP_FILE, list_checkpoints, log_tail
+from ..tree import PhaseResult, PhaseStatus
 
 
 def die_with_parent() -> None:
@@ -68,15 +59,13 @@ def child_config(argv: list[str] | None, usage: str) -> dict[str, Any] | None:
 
 def write_result(phase_dir: Path | str, status: str, *, error: str | None = None, steps_done: int = 0,
                  extra: dict[str, Any] | None = None) -> None:
-    from ..state.atomic import write_json_atomic
-
     write_json_atomic(Path(phase_dir) / RESULT_FILE,
                       {"status": status, "error": error, "steps_done": steps_done, **(extra or {})})
 
 
 def result_from_files(phase_dir: Path, returncode: int | None, wall_s: float) -> PhaseResult:
     """Build the PhaseResult from what the phase left on disk; best val and test come from metrics.jsonl."""
-    metrics = MetricSeries.load(phase_dir / "metrics.jsonl")
+    metrics = MetricSeries.load(phase_dir / METRICS_FILE)
     raw: dict[str, Any] = {}
     try:
         raw = json.loads((phase_dir / RESULT_FILE).read_text())
@@ -84,8 +73,8 @@ def result_from_files(phase_dir: Path, returncode: int | None, wall_s: float) ->
         pass
     status = raw.get("status")
     error = raw.get("error")
-    if status not in NodeStatus.FINISHED:
-        status = NodeStatus.FAILED
+    if status not in PhaseStatus.ALL:
+        status = PhaseStatus.FAILED
         error = error or (f"phase process exited with status {returncode} without writing {RESULT_FILE}"
                           + (" (killed by a signal: out of memory?)" if returncode is not None and returncode < 0 else ""))
     best_val, best_step = metrics.best_val()
@@ -100,7 +89,7 @@ def result_from_files(phase_dir: Path, returncode: int | None, wall_s: float) ->
     return PhaseResult(
         status=status, steps_done=int(raw.get("steps_done") or metrics.last_step()), best_val=best_val,
         best_step=best_step, val_subscores=subscores, test_score=test, checkpoints=list_checkpoints(phase_dir),
-        error=error, log_tail=log_tail(phase_dir / LOG_FILE) if status == NodeStatus.FAILED else "",
+        error=error, log_tail=log_tail(phase_dir / LOG_FILE) if status == PhaseStatus.FAILED else "",
         wall_s=wall_s,
     )
 
@@ -112,7 +101,7 @@ class SubprocessPhase:
         self.phase_dir = Path(phase_dir)
         self.phase_dir.mkdir(parents=True, exist_ok=True)
         (self.phase_dir / RESULT_FILE).unlink(missing_ok=True)  # a relaunch must not read the last attempt's
-        self._tail = MetricsTail(self.phase_dir / "metrics.jsonl")
+        self._tail = MetricsTail(self.phase_dir / METRICS_FILE)
         self._t0 = time.monotonic()
         self._log = open(self.phase_dir / LOG_FILE, "a", encoding="utf-8")
         self._proc = subprocess.Popen(
@@ -139,7 +128,7 @@ class SubprocessPhase:
     def stop(self, reason: str = "") -> None:
         """Graceful: the phase saves a final checkpoint, writes status early_stopped and exits 0."""
         if self._proc.poll() is None:
-            (self.phase_dir / "STOP").write_text(reason + "\n")
+            (self.phase_dir / STOP_FILE).write_text(reason + "\n")
             self._proc.send_signal(signal.SIGTERM)
 
     def kill(self) -> None:

@@ -14,6 +14,7 @@ resumed from its own checkpoint replays exactly the steps it would have run.
 
 On resume_own, records after the checkpoint step are dropped from metrics.jsonl and the new
 handle's poll() returns the whole file from the start (the search may have lost its copy).
+Hyperparameters arrive fully resolved from the search; the simulator holds no defaults of its own.
 """
 
 from __future__ import annotations
@@ -30,19 +31,20 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from ..atomic import read_json, write_json_atomic
+from ..config.schema import SyntheticTrainerConfig
 from ..hparams.space import HParamSpace, HParamSpec
+from ..hparams.steps import steps_per_epoch
 from ..metrics import names as N
-from ..metrics.store import MetricSeries, MetricsTail, append_record, read_records
-from ..search.node import NodeStatus
-from ..state.atomic import read_json, write_json_atomic, write_text_atomic
-from .base import PhaseResult, PhaseSpec, checkpoint_dir, list_checkpoints, mark_checkpoint_complete
+from ..metrics.store import MetricSeries, MetricsTail, append_record
+from ..state.phase_dir import LOG_FILE, METRICS_FILE, log_tail, prepare_for_start
+from ..tree import PhaseStatus
+from .base import PhaseResult, PhaseSpec, TrainerBase, checkpoint_dir, list_checkpoints, mark_checkpoint_complete, \
+    require_hparams
 
-# Fallbacks mirroring conf/search/default.yaml, for specs that omit a key.
-DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-5, "kl_coef": 1e-3, "temperature": 1.0, "clip_ratio_low": 0.2,
-    "clip_ratio_high": 0.2, "grad_clip": 1.0, "entropy_coef": 0.0, "batch_size": 32, "rollouts": 4,
-    "epochs": 1.0, "max_steps": 0, "response_length": 1024, "norm_adv_by_std": True, "lora_rank": 64,
-}
+# What the simulated dynamics read; the search always sets them (conf/search/default.yaml).
+USED = ("learning_rate", "kl_coef", "temperature", "clip_ratio_low", "clip_ratio_high", "grad_clip", "entropy_coef",
+        "batch_size", "rollouts", "response_length", "norm_adv_by_std", "lora_rank")
 NEEDED_LENGTH = {"arithmetic": 48}  # tokens a full solution needs; unknown tasks get 48
 LR_OPT = 5e-5  # centre of the log-scale learning-rate bell
 BASE_ENTROPY = 1.0
@@ -161,18 +163,18 @@ class SimulatedFailure(RuntimeError):
     """An OOM or NaN the simulator raises on purpose; its message is the phase's error."""
 
 
-class SyntheticTrainer:
+class SyntheticTrainer(TrainerBase):
     """SIMULATOR backend (see module docstring): a test double, not evidence of search quality."""
 
-    def __init__(self, name: str = "synthetic", eval_every: int = 5, save_every: int = 5,
-                 extra_hparams: dict | None = None, step_delay_s: float = 0.0, memory_budget: float = 2.0e6,
-                 noise: float = 0.01, seed: int = 0, task: dict | None = None, model: dict | None = None,
-                 **_: Any) -> None:
-        self.name = name
-        self.eval_every, self.save_every = max(1, int(eval_every)), max(1, int(save_every))
-        self._extra = _plain(extra_hparams) or {}
-        self.step_delay_s, self.memory_budget = float(step_delay_s), float(memory_budget)
-        self.noise, self.seed = float(noise), int(seed)
+    can_evaluate = True
+
+    def __init__(self, *, task: dict | None = None, model: dict | None = None, **options: Any) -> None:
+        # Options and their defaults are the schema's (trainer=synthetic in conf/), written once there.
+        opts = SyntheticTrainerConfig(**_plain(options))
+        self.name = opts.name
+        self._extra = _plain(opts.extra_hparams) or {}
+        self.step_delay_s, self.memory_budget = float(opts.step_delay_s), float(opts.memory_budget)
+        self.noise, self.seed = float(opts.noise), int(opts.seed)
         self.task = _plain(task) or {}
         self.model = _plain(model) or {}
         self.subtasks = [str(t) for t in self.task.get("subtasks") or []]
@@ -185,7 +187,7 @@ class SyntheticTrainer:
         return dict(HParamSpace.from_config(self._extra).specs)
 
     def hparams(self, hparams: dict[str, Any]) -> dict[str, Any]:
-        return {**DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}
+        return require_hparams(hparams, USED, self.name)
 
     def check(self, hparams: dict[str, Any]) -> list[str]:
         hp, out = self.hparams(hparams), []
@@ -197,8 +199,7 @@ class SyntheticTrainer:
         return out
 
     def steps_per_epoch(self, hparams: dict[str, Any]) -> int:
-        batch = max(1, int(self.hparams(hparams)["batch_size"]))
-        return max(1, math.ceil(int(self.task.get("train_size", 1000)) / batch))
+        return steps_per_epoch(self.task["train_size"], self.hparams(hparams)["batch_size"])
 
     def base_state(self) -> dict[str, Any]:
         return {"skill": self.base_skill, "entropy": BASE_ENTROPY, "kl": 0.0, "trained_steps": 0,
@@ -207,7 +208,8 @@ class SyntheticTrainer:
     def start(self, spec: PhaseSpec) -> "SyntheticPhase":
         return SyntheticPhase(self, spec)
 
-    def evaluate(self, checkpoint_dir: str | Path | None, split: str = "val") -> dict[str, float] | None:
+    def evaluate(self, checkpoint_dir: str | Path | None, split: str = "val",
+                 hparams: dict[str, Any] | None = None) -> dict[str, float] | None:
         if split not in ("val", "test"):
             return None
         state = self.base_state() if checkpoint_dir is None else read_json(Path(checkpoint_dir) / "state.json")
@@ -222,17 +224,17 @@ class SyntheticPhase:
         self.hp = trainer.hparams(spec.hparams)
         self.dir = Path(spec.output_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
-        self.metrics_path, self.log_path = self.dir / "metrics.jsonl", self.dir / "log.txt"
+        self.metrics_path, self.log_path = self.dir / METRICS_FILE, self.dir / LOG_FILE
         self._stop, self._kill, self._done = threading.Event(), threading.Event(), threading.Event()
         self._wake = threading.Event()  # interrupts the per-step sleep on stop or kill
-        self.status, self.error, self.steps_done, self.stop_reason = NodeStatus.RUNNING, None, 0, ""
+        self.status, self.error, self.steps_done, self.stop_reason = "", None, 0, ""
         self._t0, self._t1 = time.time(), None
         self._tail = MetricsTail(self.metrics_path)
         self._thread = threading.Thread(target=self._main, name=f"synthetic-node{spec.node_id}", daemon=True)
         try:  # before the thread, so the first poll() never sees a stale file
             self._prepare_files()
         except Exception:
-            self.status, self.error, self._t1 = NodeStatus.FAILED, traceback.format_exc(), time.time()
+            self.status, self.error, self._t1 = PhaseStatus.FAILED, traceback.format_exc(), time.time()
             self._done.set()
             return
         self._thread.start()
@@ -262,46 +264,34 @@ class SyntheticPhase:
         if best_step is not None:
             rec = next(r for r in series.records if r.get(N.STEP) == best_step and N.VAL_SCORE in r)
             sub = {k[len(N.VAL_PREFIX):]: v for k, v in rec.items() if k.startswith(N.VAL_PREFIX) and k != N.VAL_SCORE}
-        log = self.log_path.read_text(encoding="utf-8").splitlines() if self.log_path.exists() else []
         return PhaseResult(
             status=self.status, steps_done=self.steps_done, best_val=best_val, best_step=best_step,
             val_subscores=sub, test_score=series.at_step(N.TEST_SCORE, best_step) if best_step else None,
-            checkpoints=list_checkpoints(self.dir), error=self.error, log_tail="\n".join(log[-40:]),
+            checkpoints=list_checkpoints(self.dir), error=self.error, log_tail=log_tail(self.log_path, 40),
             wall_s=(self._t1 or time.time()) - self._t0, gpu_s=0.0,
         )
 
     # -- the simulated training loop -------------------------------------------------------
     def _prepare_files(self) -> None:
-        own = list_checkpoints(self.dir) if self.spec.resume_own else []
-        self._resume_from = own[-1] if own else None
-        if self._resume_from is not None:
-            # Steps after the checkpoint are replayed, so their old records must go.
-            kept = [r for r in read_records(self.metrics_path) if int(r.get(N.STEP, 0)) <= self._resume_from]
-            write_text_atomic(self.metrics_path, "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in kept))
-        else:
-            self.metrics_path.unlink(missing_ok=True)
-            if not self.spec.resume_own:
-                self.log_path.unlink(missing_ok=True)
+        self._resume_from = prepare_for_start(self.dir, self.spec.resume_own)
 
     def _log(self, line: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as fh:
             fh.write(f"[{time.strftime('%H:%M:%S')}] {line}\n")
 
     def _total_steps(self) -> int:
-        if self.spec.max_steps > 0:
-            return self.spec.max_steps
-        if int(self.hp["max_steps"]) > 0:
-            return int(self.hp["max_steps"])
-        return max(1, math.ceil(float(self.hp["epochs"]) * self.t.steps_per_epoch(self.hp)))
+        if self.spec.max_steps < 1:
+            raise SimulatedFailure(f"max_steps={self.spec.max_steps} is not allowed: a phase needs at least 1 step")
+        return self.spec.max_steps
 
     def _main(self) -> None:
         try:
             self._run()
         except SimulatedFailure as exc:
-            self.status, self.error = NodeStatus.FAILED, str(exc)
+            self.status, self.error = PhaseStatus.FAILED, str(exc)
             self._log(f"ERROR {exc}")
         except BaseException:  # a simulator bug must still end the phase as failed, never hang
-            self.status, self.error = NodeStatus.FAILED, traceback.format_exc()
+            self.status, self.error = PhaseStatus.FAILED, traceback.format_exc()
             self._log("ERROR " + self.error)
         finally:
             self._t1 = time.time()
@@ -363,10 +353,10 @@ class SyntheticPhase:
         if self._stop.is_set() and self.steps_done < total:
             if self.steps_done > last_saved:
                 self._save(state, self.steps_done)
-            self.status = NodeStatus.EARLY_STOPPED
+            self.status = PhaseStatus.EARLY_STOPPED
             self._log(f"stopped at step {self.steps_done}: {self.stop_reason or 'stop requested'}")
         else:
-            self.status = NodeStatus.COMPLETED
+            self.status = PhaseStatus.COMPLETED
             self._log(f"completed {self.steps_done} steps")
 
     def _save(self, state: dict[str, Any], step: int) -> None:

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ...search.node import Cost
-from ..base import AgentGaveUp, AgentUnavailable, ErrorContext, ErrorFix, Proposal, ProposalContext, StopContext, StopDecision
 from ...hparams.space import HParamError
+from ...tree import Cost
+from ..base import (AgentBase, AgentGaveUp, AgentUnavailable, ErrorContext, ErrorFix, Proposal, ProposalContext,
+                    StopContext, StopDecision)
 from .answers import AnswerError, parse_answer, to_fix, to_proposal, to_stop
 from .calls import CallLog, CallRecord
 from .client import ChatReply, ChatRequest, LLMClient, ProviderError, RetryPolicy, Turn, send_with_retries
@@ -61,7 +63,7 @@ def api_key_from_env(env_name: str | None, agent: str, required: bool) -> str | 
     return key or None
 
 
-class LLMAgent:
+class LLMAgent(AgentBase):
     def __init__(self, client: LLMClient, *, name: str, model: str, role_models: Mapping[str, str | None] | None = None,
                  max_reasks: int = 2, max_tokens: int = 2048, temperature: float | None = None,
                  retry: RetryPolicy | None = None, on_failure: str = "fallback",
@@ -107,11 +109,11 @@ class LLMAgent:
                 ctx.validate(proposal)
             return proposal
 
-        return self._converse(prompt, accept, ctx.calls)
+        return self._converse(prompt, accept, ctx.record_dir)
 
     def should_stop(self, ctx: StopContext) -> StopDecision:
         prompt = self.prompts.stopper(ctx, self._images(ctx.plots))
-        return self._converse(prompt, lambda text: to_stop(parse_answer("stopper", text)), ctx.calls)
+        return self._converse(prompt, lambda text: to_stop(parse_answer("stopper", text)), ctx.record_dir)
 
     def analyze_error(self, ctx: ErrorContext) -> ErrorFix:
         prompt = self.prompts.analyzer(ctx)
@@ -122,7 +124,7 @@ class LLMAgent:
                 ctx.validate(fix)
             return fix
 
-        return self._converse(prompt, accept, ctx.calls)
+        return self._converse(prompt, accept, ctx.record_dir)
 
     # ---- conversation --------------------------------------------------------------------------
     def _images(self, paths: list[str]) -> list[str]:
@@ -135,7 +137,8 @@ class LLMAgent:
         estimate = getattr(self.client, "cost_usd", None)
         return estimate(model, reply) if estimate else None
 
-    def _converse(self, prompt: RenderedPrompt, accept: Callable[[str], Any], calls: CallLog | None) -> Any:
+    def _converse(self, prompt: RenderedPrompt, accept: Callable[[str], Any], record_dir: Path | None) -> Any:
+        calls = CallLog(record_dir) if record_dir is not None else None
         role, model = prompt.role, self.model_for(prompt.role)
         turns = [Turn("user", prompt.user)]
         cost, last_error = Cost(), ""

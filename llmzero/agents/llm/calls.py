@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...state.atomic import write_json_atomic
+from ...atomic import write_json_atomic
 from .client import ChatReply, ChatRequest
 
 

@@ -3,17 +3,22 @@
 A client sends `ChatRequest` (a static system part that can be cached, a per-call system
 part, the conversation so far, PNG images attached to the first user turn) and returns
 `ChatReply`. Transient failures (rate limits, overload, 5xx, timeouts, unreachable
-endpoint) are retried here with exponential backoff, the same way for every provider, so
-the call log can say how many attempts a reply took.
+endpoint) are retried with exponential backoff and jitter, honouring the provider's
+retry-after(-ms): by the provider's own SDK where it does this (the anthropic SDK: the client
+says `retries_itself` and reports the attempts it made), else by `send_with_retries` here.
+Either way the call log says how many attempts a reply took.
 """
 
 from __future__ import annotations
 
 import base64
+import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Protocol
+
+from ...config.schema import RetryConfig as RetryPolicy  # agent.retry: one schema, one set of defaults
 
 RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504, 529})
 
@@ -65,21 +70,20 @@ class ProviderError(RuntimeError):
         self.retry_after = retry_after
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_retries: int = 4
-    backoff_s: float = 2.0  # first wait; doubles each attempt
-    max_backoff_s: float = 60.0
-
-    def delay(self, attempt: int, retry_after: float | None) -> float:
-        wait = min(self.max_backoff_s, self.backoff_s * (2 ** attempt))
-        if retry_after is not None:  # the provider knows its own rate window better than our schedule
-            wait = min(self.max_backoff_s, max(0.0, retry_after))
-        return wait
+def backoff_delay(policy: RetryPolicy, attempt: int, retry_after: float | None,
+                  jitter: Callable[[float, float], float] = random.uniform) -> float:
+    """Seconds to wait before retry `attempt` + 1: the provider's retry-after when it sent one, else
+    exponential backoff with jitter (half to all of the step), so parallel searches do not retry in step."""
+    if retry_after is not None:  # the provider knows its own rate window better than our schedule
+        return min(policy.max_backoff_s, max(0.0, retry_after))
+    step = min(policy.max_backoff_s, policy.backoff_s * (2 ** attempt))
+    return jitter(step / 2, step)
 
 
 def send_with_retries(client: LLMClient, request: ChatRequest, policy: RetryPolicy,
                       sleep: Callable[[float], None] = time.sleep) -> ChatReply:
+    if getattr(client, "retries_itself", False):
+        return client.send(request)
     errors: list[str] = []
     started = time.monotonic()
     for attempt in range(policy.max_retries + 1):
@@ -91,7 +95,7 @@ def send_with_retries(client: LLMClient, request: ChatRequest, policy: RetryPoli
                 raise ProviderError(
                     f"{client.provider} call failed after {attempt + 1} attempt(s): {exc}",
                     transient=exc.transient, status=exc.status) from exc
-            sleep(policy.delay(attempt, exc.retry_after))
+            sleep(backoff_delay(policy, attempt, exc.retry_after))
             continue
         reply.attempts = attempt + 1
         reply.errors = errors
@@ -106,11 +110,17 @@ def classify_status(status: int | None) -> bool:
 
 
 def retry_after_header(headers: object) -> float | None:
-    try:
-        value = headers.get("retry-after") if headers is not None else None  # type: ignore[attr-defined]
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
+    """Seconds from retry-after-ms (OpenAI-style, precise) or retry-after, when the provider sent either."""
+    if headers is None:
         return None
+    for key, scale in (("retry-after-ms", 1e-3), ("retry-after", 1.0)):
+        try:
+            value = headers.get(key)  # type: ignore[attr-defined]
+            if value is not None:
+                return float(value) * scale
+        except (TypeError, ValueError):
+            continue
+    return None
 
 
 def png_base64(path: str) -> str:

@@ -91,10 +91,13 @@ class LiteLLMClient:
         )
 
     def cost_usd(self, model: str, reply: ChatReply) -> float | None:
-        """litellm's own price table, for models the config gives no price for."""
+        """litellm's own price table, for models the config gives no price for; cached prompt tokens at the
+        provider's cache-read rate (prompt_tokens counts them too, as providers report it)."""
         try:
-            inp, out = self._litellm.cost_per_token(model=model, prompt_tokens=reply.tokens_in + reply.cached_tokens,
-                                                    completion_tokens=reply.tokens_out)
+            inp, out = self._litellm.cost_per_token(
+                model=model, prompt_tokens=reply.tokens_in + reply.cached_tokens + reply.cache_write_tokens,
+                completion_tokens=reply.tokens_out, cache_read_input_tokens=reply.cached_tokens,
+                cache_creation_input_tokens=reply.cache_write_tokens)
             return float(inp + out)
         except Exception:
             return None

@@ -16,6 +16,8 @@ from .client import RetryPolicy
 def _common(kwargs: dict[str, Any]) -> dict[str, Any]:
     retry = kwargs.pop("retry", None) or {}
     kwargs["retry"] = RetryPolicy(**retry) if isinstance(retry, Mapping) else retry
+    if kwargs["retry"].max_retries < 0:
+        raise AgentConfigError(f"agent.retry.max_retries={kwargs['retry'].max_retries} is not valid: expected an int ≥ 0")
     return kwargs
 
 
@@ -26,9 +28,10 @@ class ClaudeAgent(LLMAgent):
         from .anthropic_client import AnthropicClient
 
         key = api_key_from_env(api_key_env, name, required=True)
+        kwargs = _common(kwargs)
         client = AnthropicClient(api_key=key, base_url=base_url, timeout_s=timeout_s, vision=vision,
-                                 cache_static=cache_static)
-        super().__init__(client, name=name, model=model, secrets=(key,), **_common(kwargs))
+                                 cache_static=cache_static, max_retries=kwargs["retry"].max_retries)
+        super().__init__(client, name=name, model=model, secrets=(key,), **kwargs)
 
 
 class LiteLLMAgent(LLMAgent):

@@ -14,7 +14,7 @@ from ...hparams.space import HParamSpace
 from ...metrics import names
 from ...metrics.store import MetricSeries
 from ...metrics.summary import summaries_text as join_summaries, summarise
-from ...search.node import Node
+from ...tree import Node
 
 # The order an ML engineer reads a GRPO run in: outcome first, then learning signal, then stability.
 _ORDER = (names.VAL_SCORE, names.REWARD_MEAN, names.REWARD_STD, names.ZERO_STD_FRAC, names.KL, names.ENTROPY,

@@ -16,6 +16,9 @@ The mapping (canonical name -> GRPOConfig field):
     lora_rank         -> LoRA r (lora_alpha = 2r, all linear projections; see `lora_kwargs`)
     max_steps, epochs -> max_steps              (the phase length comes from the PhaseSpec, never from epochs here)
 
+Hyperparameters arrive fully resolved from the search (conf/search/default.yaml holds the defaults); a missing key
+is reported, never filled in here.
+
 Batch semantics. Our `batch_size` counts PROMPTS per optimizer step; TRL's batch sizes count COMPLETIONS. In TRL
 1.16 one optimizer step consumes `gradient_accumulation_steps` micro-batches of `per_device_train_batch_size`
 completions, and completions are generated `generation_batch_size = per_device_train_batch_size * steps_per_generation`
@@ -41,20 +44,20 @@ log the PPO clip ratio the canonical metrics need.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
-# Fallbacks mirroring conf/search/default.yaml, for specs that omit a key.
-DEFAULTS: dict[str, Any] = {
-    "learning_rate": 1e-5, "kl_coef": 1e-3, "temperature": 1.0, "clip_ratio_low": 0.2,
-    "clip_ratio_high": 0.2, "grad_clip": 1.0, "entropy_coef": 0.0, "batch_size": 32, "rollouts": 4,
-    "epochs": 1.0, "max_steps": 0, "response_length": 1024, "norm_adv_by_std": True, "lora_rank": 64,
-}
+from ...config.schema import TRLTrainerConfig
+
+# Option defaults are the schema's (conf/trainer/trl.yaml), referenced rather than repeated.
+_LOSS_TYPE, _MICRO = TRLTrainerConfig.loss_type, TRLTrainerConfig.micro_batch_size
+
+# The canonical hyperparameters this mapping reads.
+USED = ("learning_rate", "kl_coef", "temperature", "clip_ratio_low", "clip_ratio_high", "grad_clip", "entropy_coef",
+        "batch_size", "rollouts", "response_length", "norm_adv_by_std", "lora_rank")
 
 # Loss types for which TRL 1.16 logs clip_ratio/region_mean (the canonical clip_ratio).
 LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo")
-DEFAULT_LOSS_TYPE = "dapo"
 
 # GRPOConfig fields this module sets itself; a pass-through hyperparameter may not override them.
 MANAGED_FIELDS = frozenset({
@@ -67,11 +70,6 @@ MANAGED_FIELDS = frozenset({
 })
 
 
-def resolve_hparams(hparams: Mapping[str, Any]) -> dict[str, Any]:
-    """DEFAULTS overlaid with the given values (None means "not set")."""
-    return {**DEFAULTS, **{k: v for k, v in hparams.items() if v is not None}}
-
-
 def micro_batch(hp: Mapping[str, Any], micro_batch_size: int) -> int:
     """Completions per forward/backward pass: trainer.micro_batch_size, or the whole step when 0 or larger."""
     n = int(hp["batch_size"]) * int(hp["rollouts"])
@@ -79,10 +77,13 @@ def micro_batch(hp: Mapping[str, Any], micro_batch_size: int) -> int:
     return n if m <= 0 or m >= n else m
 
 
-def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = 0, loss_type: str = DEFAULT_LOSS_TYPE,
+def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = _MICRO, loss_type: str = _LOSS_TYPE,
              train_size: int | None = None) -> list[str]:
     """Constraints of the TRL backend; each message names the key, the value and what is allowed."""
-    hp = resolve_hparams(hparams)
+    hp = hparams
+    missing = [k for k in USED if hp.get(k) is None]
+    if missing:
+        return [f"hyperparameters {missing} are not set: the TRL backend reads every one of {list(USED)}"]
     out: list[str] = []
     bs, g = hp["batch_size"], hp["rollouts"]
     if not isinstance(g, int) or isinstance(g, bool) or g < 2:
@@ -123,7 +124,7 @@ def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = 0, loss_type
 
 
 def grpo_kwargs(hparams: Mapping[str, Any], *, max_steps: int, output_dir: str, seed: int = 0,
-                use_cpu: bool = True, loss_type: str = DEFAULT_LOSS_TYPE, micro_batch_size: int = 0,
+                use_cpu: bool = True, loss_type: str = _LOSS_TYPE, micro_batch_size: int = _MICRO,
                 gradient_checkpointing: bool = False, bf16: bool = False,
                 passthrough: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Keyword arguments for `trl.GRPOConfig` for one phase of `max_steps` optimizer steps.
@@ -131,7 +132,7 @@ def grpo_kwargs(hparams: Mapping[str, Any], *, max_steps: int, output_dir: str, 
     `passthrough` carries backend-specific hyperparameters (trainer.extra_hparams) named after GRPOConfig fields.
     Raises ValueError listing every problem when the hyperparameters cannot be mapped.
     """
-    hp = resolve_hparams(hparams)
+    hp = hparams
     bad = problems(hp, micro_batch_size=micro_batch_size, loss_type=loss_type)
     if int(max_steps) < 1:
         bad.append(f"max_steps={max_steps!r} is not allowed: a phase needs at least 1 optimizer step")
@@ -205,13 +206,3 @@ def lora_kwargs(rank: int) -> dict[str, Any]:
         "target_modules": "all-linear",  # q/k/v/o and gate/up/down; peft leaves the output head out
         "task_type": "CAUSAL_LM",
     }
-
-
-def total_steps(spec_max_steps: int, hparams: Mapping[str, Any], steps_per_epoch: int) -> int:
-    """Steps of the phase: the spec's max_steps, else hparams.max_steps, else ceil(epochs × steps_per_epoch)."""
-    if int(spec_max_steps or 0) > 0:
-        return int(spec_max_steps)
-    hp = resolve_hparams(hparams)
-    if int(hp.get("max_steps") or 0) > 0:
-        return int(hp["max_steps"])
-    return max(1, math.ceil(float(hp["epochs"]) * steps_per_epoch))

@@ -3,8 +3,9 @@
 Only the LoRA adapter is ever checkpointed (paper §3.3): `checkpoints/step_<k>/` holds peft's
 `adapter_model.safetensors` + `adapter_config.json`, a `phase.json` (node, step, hyperparameters) and, when that step
 was evaluated, `val.json`. A phase always starts from a FRESH adapter on the base model and copies a parent's adapter
-weights into it (`load_adapter_weights`): never `PeftModel.from_pretrained`, so the optimizer, the LoRA rank check and
-the reference model are all under our control (see phase.py for why the reference stays the base model).
+weights into it (`load_adapter_weights`), so the optimizer, the LoRA rank check and the reference model are all under
+our control (see phase.py for why the reference stays the base model). Scoring a checkpoint, where none of that
+matters, loads it with peft's own `PeftModel.from_pretrained`.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ def select_dtype(dtype: str | None, device: str) -> Any:
 
 def load_base(model_cfg: dict[str, Any], task: Any, *, device: str = "cpu", dtype: Any = None) -> tuple[Any, Any, str]:
     """(model, tokenizer, resolved path) of the base model named by the model config."""
-    from ...models.loading import load_model_and_tokenizer, resolve_model_path
+    from ...models.loading import load_model_and_tokenizer
+    from ...models.resolve import resolve_model_path
 
     path = resolve_model_path(model_cfg, task)
     model, tokenizer = load_model_and_tokenizer(path, dtype=dtype, device=device)
@@ -88,16 +90,14 @@ def load_adapter_weights(peft_model: Any, ckpt: str | Path) -> None:
         raise ValueError(f"adapter checkpoint {ckpt} has tensors the model does not, e.g. {unexpected[:3]}")
 
 
-def policy_from_checkpoint(base_model: Any, ckpt: str | Path | None, rank: int | None = None) -> Any:
-    """A fresh LoRA on `base_model` (modified in place) with `ckpt`'s weights; rank read from the checkpoint."""
-    from peft import get_peft_model
+def policy_from_checkpoint(base_model: Any, ckpt: str | Path | None) -> Any:
+    """`base_model` with `ckpt`'s adapter loaded for inference (peft's own loader), or the base model for None."""
+    from peft import PeftModel
 
     if ckpt is None:
         return base_model
-    model = get_peft_model(base_model, lora_config(rank or adapter_rank(ckpt)))
-    load_adapter_weights(model, ckpt)
-    model.eval()
-    return model
+    adapter_rank(ckpt)  # a clear error when ckpt is not an adapter checkpoint
+    return PeftModel.from_pretrained(base_model, str(ckpt), is_trainable=False).eval()
 
 
 def save_adapter(peft_model: Any, path: str | Path, meta: dict[str, Any], val: dict[str, float] | None) -> None:

@@ -21,13 +21,19 @@ continues the numbering), global_step = spec.global_offset + step. Evaluation an
 so every checkpoint carries its val score (val.json), and with save_every dividing eval_every (e.g. equal, the
 default) every evaluated step, the best-val step included, has a checkpoint.
 
-Stop. SIGTERM (SubprocessPhase.stop) sets a flag: the current step finishes, is evaluated and saved, and the phase
-ends with status early_stopped (exit 0). Any exception ends it as failed with the error text and exit 1.
+Stop. A STOP file in the phase directory, or SIGTERM (SubprocessPhase.stop writes the file, then signals), sets the
+stop: the current step finishes, is evaluated and saved, and the phase ends with status early_stopped (exit 0). Any
+exception ends it as failed with the error text and exit 1.
+
+Layout. `PhaseRunner` owns the phase (task, splits, length, resume point; `prepare` loads the model and builds the
+GRPOTrainer), `PhaseSteps` owns what happens at each optimizer step, and the transformers callback only forwards TRL's
+events to it, so importing this module imports neither torch nor transformers.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import signal
@@ -36,14 +42,18 @@ import threading
 import time
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ...metrics import names as N
 from ...metrics.store import append_record
-from ...search.node import NodeStatus
-from ..base import PhaseSpec, checkpoint_dir, list_checkpoints
+from ...state.phase_dir import METRICS_FILE, STOP_FILE, checkpoint_dir, list_checkpoints
+from ...tree import PhaseStatus
+from ..base import PhaseSpec
 from ..subprocess_phase import child_config, write_result
-from .config_map import grpo_kwargs, resolve_hparams, total_steps
+from .backend import options_from
+from .config_map import grpo_kwargs
+
+log = logging.getLogger("llmzero.phase")
 
 # TRL 1.16 log key -> canonical metric name (llmzero.metrics.names). step_time is measured by the callback.
 TRL_KEYS: dict[str, str] = {
@@ -60,105 +70,185 @@ TRL_KEYS: dict[str, str] = {
 }
 
 
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
 def format_error(exc: BaseException, frames: int = 12) -> str:
     tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip().splitlines()
     return f"{type(exc).__name__}: {exc}\n--- traceback (last lines) ---\n" + "\n".join(tb[-frames:])
 
 
 class StopFlag:
-    """Set by SIGTERM; read between steps."""
+    """A graceful stop request, read between steps: SIGTERM, or the STOP file of the phase directory."""
 
-    def __init__(self) -> None:
+    def __init__(self, phase_dir: Path | None = None) -> None:
         self._event = threading.Event()
+        self._file = Path(phase_dir) / STOP_FILE if phase_dir is not None else None
         self.reason = ""
 
     def set(self, *_: Any) -> None:
         self._event.set()
 
     def is_set(self) -> bool:
+        if not self._event.is_set() and self._file is not None and self._file.exists():
+            self._read_reason()
+            self._event.set()
         return self._event.is_set()
 
-    def install(self, phase_dir: Path) -> None:
+    def _read_reason(self) -> None:
+        try:
+            self.reason = self._file.read_text().strip() if self._file is not None else ""
+        except OSError:
+            self.reason = ""
+
+    def install(self) -> None:
         def handler(signum: int, frame: Any) -> None:
-            try:
-                self.reason = (phase_dir / "STOP").read_text().strip()
-            except OSError:
-                self.reason = ""
+            self._read_reason()
             self.set()
 
         signal.signal(signal.SIGTERM, handler)
 
 
+class PhaseSteps:
+    """Each optimizer step: one metrics.jsonl record, greedy val evaluation and adapter saves by the rule in the module
+    docstring, and the stop. Returns True from on_log when training must end after this step."""
+
+    def __init__(self, *, spec: PhaseSpec, hp: dict[str, Any], start_step: int, total: int, stop: StopFlag,
+                 log_every: int, evaluate: Callable[[Any, str], dict[str, float]] | None = None,
+                 save: Callable[[Any, int, dict[str, float] | None], None] | None = None,
+                 eval_test: bool = False) -> None:
+        self.spec, self.hp, self.start_step, self.total, self.stop = spec, hp, start_step, total, stop
+        self.log_every, self.evaluate, self.save, self.eval_test = max(1, log_every), evaluate, save, eval_test
+        self.metrics = Path(spec.output_dir) / METRICS_FILE
+        self.steps_done = start_step
+        self.stopped = False
+
+    def on_log(self, trainer_step: int, logs: dict[str, Any], model: Any, step_time: float | None = None) -> bool:
+        sp = self.spec
+        step = self.start_step + int(trainer_step)
+        rec: dict[str, Any] = {N.STEP: step, N.GLOBAL_STEP: sp.global_offset + step}
+        for key, name in TRL_KEYS.items():
+            v = logs.get(key)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                rec[name] = float(v)
+        if step_time is not None:
+            rec[N.STEP_TIME] = step_time
+        diverged = [k for k in (N.GRAD_NORM, N.KL, N.ENTROPY) if k in rec and not math.isfinite(rec[k])]
+        if diverged or not math.isfinite(float(logs.get("loss", 0.0))):
+            append_record(self.metrics, rec)  # the agents see the blow-up, then the phase fails
+            bad = ", ".join(f"{k}={rec[k]}" for k in diverged) or f"loss={logs.get('loss')}"
+            raise FloatingPointError(f"{bad} at step {step}: training diverged (learning_rate="
+                                     f"{self.hp['learning_rate']:g}, grad_clip={self.hp['grad_clip']:g})")
+        stopping = self.stop.is_set()
+        final = step >= self.total or stopping
+        every_e, every_s = max(1, int(sp.eval_every)), max(1, int(sp.save_every))
+        val = None
+        if self.evaluate is not None and (step % every_e == 0 or step % every_s == 0 or final):
+            t = time.monotonic()
+            val = self.evaluate(model, "val")
+            rec[N.VAL_SCORE] = val["score"]
+            rec.update({N.VAL_PREFIX + k: v for k, v in val.items() if k != "score"})
+            if self.eval_test:
+                rec[N.TEST_SCORE] = self.evaluate(model, "test")["score"]
+            log.info("eval step %d: val/score=%.4f %s (%.1fs)", step, val["score"],
+                     " ".join(f"{k}={v:.3f}" for k, v in val.items() if k != "score"), time.monotonic() - t)
+        append_record(self.metrics, rec)
+        self.steps_done = step
+        if step % self.log_every == 0 or final:
+            log.info("step %d/%d global=%d %s", step, self.total, rec[N.GLOBAL_STEP],
+                     " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k not in (N.STEP, N.GLOBAL_STEP)
+                              and not k.startswith(N.VAL_PREFIX)))
+        saved = False
+        if self.save is not None and (step % every_s == 0 or final):
+            self.save(model, step, val)
+            saved = True
+        if self.stop.is_set():  # requested now or during this step's eval/save
+            if not saved and self.save is not None:
+                self.save(model, step, None)
+            self.stopped = step < self.total
+            return True
+        return False
+
+
+def make_callback(steps: PhaseSteps) -> Any:
+    """The transformers TrainerCallback that times each step and hands TRL's logs to `steps`."""
+    from transformers import TrainerCallback
+
+    class PhaseCallback(TrainerCallback):
+        def __init__(self) -> None:
+            self._t0: float | None = None
+            self._step_time: float | None = None
+
+        def on_step_begin(self, args, state, control, **kwargs):
+            self._t0 = time.monotonic()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._t0 is not None:
+                self._step_time = time.monotonic() - self._t0
+
+        def on_log(self, args, state, control, logs=None, model=None, **kwargs):
+            if logs and "loss" in logs and "train_runtime" not in logs:
+                if steps.on_log(state.global_step, logs, model, self._step_time):
+                    control.should_training_stop = True
+            return control
+
+    return PhaseCallback()
+
+
 class PhaseRunner:
-    """Builds the task, the base model and the GRPOTrainer (`prepare`), then trains (`run`)."""
+    """One phase: the task and its splits, the length and resume point (at construction), the model and the
+    GRPOTrainer (`prepare`), training (`run`)."""
 
     def __init__(self, config: dict[str, Any], stop: StopFlag | None = None) -> None:
-        self.config = config
+        from ...tasks.base import build_task
+
         self.spec = PhaseSpec.from_dict(config["spec"])
         self.task_cfg: dict[str, Any] = dict(config.get("task") or {})
         self.model_cfg: dict[str, Any] = dict(config.get("model") or {})
-        self.opts: dict[str, Any] = dict(config.get("trainer") or {})
-        self.stop = stop or StopFlag()
+        self.opts, self.passthrough = options_from(dict(config.get("trainer") or {}))
         self.dir = Path(self.spec.output_dir)
-        self.hp = resolve_hparams(self.spec.hparams)
-        self.trainer: Any = None
+        self.stop = stop or StopFlag(self.dir)
+        self.hp = dict(self.spec.hparams)
+        self.task = build_task(self.task_cfg)
+        splits = self.task.splits()
+        self.examples = {"train": splits["train"], "val": splits["val"], "test": splits.get("test", [])}
+        if int(self.spec.max_steps) < 1:
+            raise ValueError(f"max_steps={self.spec.max_steps} is not allowed: a phase needs at least 1 optimizer step")
+        self.total = int(self.spec.max_steps)
+        own = [s for s in (list_checkpoints(self.dir) if self.spec.resume_own else []) if s <= self.total]
+        self.start_step = own[-1] if own else 0
+        self.init_from = str(checkpoint_dir(self.dir, self.start_step)) if own else self.spec.init_checkpoint
+        self.steps = PhaseSteps(spec=self.spec, hp=self.hp, start_step=self.start_step, total=self.total,
+                                stop=self.stop, log_every=self.opts.log_every, evaluate=self.evaluate, save=self.save,
+                                eval_test=bool(self.opts.eval_test) and bool(self.examples["test"]))
+        self.trainer: Any = None  # the GRPOTrainer, built by prepare()
         self.tokenizer: Any = None
         self.base_path: str | None = None
-        self.start_step = 0
-        self.total = 0
-        self.init_from: str | None = None
-        self.steps_done = 0
+
+    @property
+    def steps_done(self) -> int:
+        return self.steps.steps_done
 
     # -- setup ---------------------------------------------------------------------------------
     def prepare(self) -> PhaseRunner:
-        import torch
-        from datasets import Dataset
-        from trl import GRPOConfig, GRPOTrainer
-
-        from ...tasks.base import Example, build_task
-        from .model import (
-            load_adapter_weights,
-            load_base,
-            lora_config,
-            select_device,
-            select_dtype,
-        )
-
-        threads = int(self.opts.get("torch_threads") or 0)
-        if threads > 0:
-            torch.set_num_threads(threads)
-        self.task = build_task(self.task_cfg)
-        splits = self.task.splits()
-        self.train_examples, self.val_examples = splits["train"], splits["val"]
-        self.test_examples = splits.get("test", [])
-        steps_per_epoch = max(1, math.ceil(len(self.train_examples) / max(1, int(self.hp["batch_size"]))))
-        self.total = total_steps(self.spec.max_steps, self.hp, steps_per_epoch)
-
-        own = list_checkpoints(self.dir) if self.spec.resume_own else []
-        own = [s for s in own if s <= self.total]
-        if own:
-            self.start_step = own[-1]
-            self.init_from = str(checkpoint_dir(self.dir, self.start_step))
-        else:
-            self.start_step = 0
-            self.init_from = self.spec.init_checkpoint
-        self.steps_done = self.start_step
         if self.start_step >= self.total:
             return self
+        import torch
+        from datasets import Dataset
+        from transformers.trainer_callback import PrinterCallback
+        from trl import GRPOConfig, GRPOTrainer
 
-        device = select_device(str(self.opts.get("device") or "auto"))
-        dtype = select_dtype(self.opts.get("dtype"), device)
+        from ...tasks.base import Example
+        from .model import load_adapter_weights, load_base, lora_config, select_device, select_dtype
+
+        if self.opts.torch_threads > 0:
+            torch.set_num_threads(self.opts.torch_threads)
+        device = select_device(self.opts.device)
+        dtype = select_dtype(self.opts.dtype, device)
         use_cpu = not device.startswith("cuda")
         base, tokenizer, path = load_base(self.model_cfg, self.task, device=device, dtype=dtype)
         self.tokenizer, self.base_path = tokenizer, path
-        log(f"base model {self.model_cfg.get('name', '?')} from {path} on {device} ({dtype})")
+        log.info("base model %s from %s on %s (%s)", self.model_cfg.get("name", "?"), path, device, dtype)
 
         data = Dataset.from_list([{"prompt": ex.prompt, "answer": ex.answer, "subtask": ex.subtask}
-                                  for ex in self.train_examples])
+                                  for ex in self.examples["train"]])
         task = self.task
 
         def task_reward(prompts: list[str], completions: list[str], answer: list[str], subtask: list[str],
@@ -170,14 +260,13 @@ class PhaseRunner:
             self.hp, max_steps=self.total - self.start_step, output_dir=str(self.dir / ".trl"),
             # a resumed run draws a different prompt order, so it does not replay the prompts it already trained on
             seed=int(self.spec.seed) + self.start_step, use_cpu=use_cpu,
-            loss_type=str(self.opts.get("loss_type") or "dapo"),
-            micro_batch_size=int(self.opts.get("micro_batch_size") or 0),
-            gradient_checkpointing=bool(self.opts.get("gradient_checkpointing", False)),
+            loss_type=self.opts.loss_type, micro_batch_size=self.opts.micro_batch_size,
+            gradient_checkpointing=self.opts.gradient_checkpointing,
             bf16=(not use_cpu) and dtype == torch.bfloat16,
-            passthrough={k: v for k, v in self.spec.hparams.items() if k in set(self.opts.get("passthrough") or [])},
+            passthrough={k: v for k, v in self.spec.hparams.items() if k in set(self.passthrough)},
         )
         args = GRPOConfig(**kwargs)
-        log("GRPOConfig " + " ".join(f"{k}={getattr(args, k)}" for k in (
+        log.info("GRPOConfig " + " ".join(f"{k}={getattr(args, k)}" for k in (
             "learning_rate", "beta", "temperature", "num_generations", "epsilon", "epsilon_high", "max_grad_norm",
             "entropy_coef", "scale_rewards", "loss_type", "max_completion_length", "per_device_train_batch_size",
             "gradient_accumulation_steps", "steps_per_generation", "generation_batch_size", "max_steps", "seed")))
@@ -185,151 +274,77 @@ class PhaseRunner:
         if args.generation_batch_size != n:  # the batch semantics of config_map; TRL must agree
             raise RuntimeError(f"GRPOConfig.generation_batch_size={args.generation_batch_size}, expected "
                                f"batch_size × rollouts = {n}")
-        self.callback = PhaseCallback(self)
         self.trainer = GRPOTrainer(
             model=base, reward_funcs=task_reward, args=args, train_dataset=data, processing_class=tokenizer,
-            peft_config=lora_config(int(self.hp["lora_rank"])), callbacks=[self.callback],
+            peft_config=lora_config(int(self.hp["lora_rank"])), callbacks=[make_callback(self.steps)],
         )
-        from transformers.trainer_callback import PrinterCallback
-
         self.trainer.remove_callback(PrinterCallback)  # our progress lines replace its raw log dicts
         peft_model = self.trainer.model
         if "ref" in getattr(peft_model, "peft_config", {}):
             raise RuntimeError("TRL created a 'ref' adapter: the KL reference would not be the base model")
         if self.init_from:
             load_adapter_weights(peft_model, self.init_from)
-            log(f"loaded adapter weights from {self.init_from} (fresh optimizer)")
+            log.info("loaded adapter weights from %s (fresh optimizer)", self.init_from)
         else:
-            log("fresh LoRA adapter on the base model")
+            log.info("fresh LoRA adapter on the base model")
         return self
 
     # -- training ------------------------------------------------------------------------------
     def run(self) -> str:
         sp = self.spec
         if self.start_step >= self.total:
-            log(f"nothing to do: checkpoint step_{self.start_step} already reaches {self.total} steps")
-            return NodeStatus.COMPLETED
-        log(f"phase node={sp.node_id} steps {self.start_step + 1}..{self.total} (global offset {sp.global_offset}) "
-            f"hparams={json.dumps(self.hp, default=str)}")
+            log.info("nothing to do: checkpoint step_%d already reaches %d steps", self.start_step, self.total)
+            return PhaseStatus.COMPLETED
+        log.info("phase node=%s steps %d..%d (global offset %d) hparams=%s", sp.node_id, self.start_step + 1,
+                 self.total, sp.global_offset, json.dumps(self.hp, default=str))
         if self.stop.is_set():
-            log(f"stop requested before training started: {self.stop.reason or 'SIGTERM'}")
-            return NodeStatus.EARLY_STOPPED
+            log.info("stop requested before training started: %s", self.stop.reason or "SIGTERM")
+            return PhaseStatus.EARLY_STOPPED
         self.trainer.train()
-        if self.callback.stopped:
-            log(f"stopped at step {self.steps_done}: {self.stop.reason or 'SIGTERM'}")
-            return NodeStatus.EARLY_STOPPED
+        if self.steps.stopped:
+            log.info("stopped at step %d: %s", self.steps_done, self.stop.reason or "SIGTERM")
+            return PhaseStatus.EARLY_STOPPED
         if self.steps_done < self.total:
             raise RuntimeError(f"training ended after step {self.steps_done} of {self.total}")
-        log(f"completed {self.steps_done} steps")
-        return NodeStatus.COMPLETED
+        log.info("completed %d steps", self.steps_done)
+        return PhaseStatus.COMPLETED
 
-    # -- evaluation and saving (called by the callback) ----------------------------------------
+    # -- evaluation and saving (PhaseSteps calls these) ----------------------------------------
     def eval_max_new_tokens(self) -> int:
-        return int(self.opts.get("eval_max_new_tokens") or self.hp["response_length"])
+        return int(self.opts.eval_max_new_tokens or self.hp["response_length"])
 
-    def evaluate(self, model: Any, examples: list[Any]) -> dict[str, float]:
+    def evaluate(self, model: Any, split: str) -> dict[str, float]:
         from .model import greedy_scores
 
-        return greedy_scores(model, self.tokenizer, self.task, examples, self.eval_max_new_tokens(),
-                             int(self.opts.get("eval_batch_size") or 64))
+        return greedy_scores(model, self.tokenizer, self.task, self.examples[split], self.eval_max_new_tokens(),
+                             self.opts.eval_batch_size)
 
     def save(self, model: Any, step: int, val: dict[str, float] | None) -> None:
         from .model import save_adapter
 
         meta = {"node_id": self.spec.node_id, "step": step, "global_step": self.spec.global_offset + step,
                 "hparams": self.hp, "base_model": self.model_cfg.get("path"), "base_model_path": self.base_path,
-                "init_checkpoint": self.init_from,
-                "eval_max_new_tokens": self.eval_max_new_tokens()}
+                "init_checkpoint": self.init_from, "eval_max_new_tokens": self.eval_max_new_tokens()}
         save_adapter(model, checkpoint_dir(self.dir, step), meta, val)
-        log(f"saved adapter checkpoints/step_{step}")
-
-
-def _callback_base() -> type:
-    from transformers import TrainerCallback
-
-    return TrainerCallback
-
-
-class PhaseCallback(_callback_base()):  # type: ignore[misc]
-    """One metrics.jsonl record per optimizer step (canonical names), greedy val eval and adapter saves."""
-
-    def __init__(self, runner: PhaseRunner) -> None:
-        self.r = runner
-        self._t0: float | None = None
-        self._step_time: float | None = None
-        self.stopped = False
-
-    def on_step_begin(self, args, state, control, **kwargs):
-        self._t0 = time.monotonic()
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self._t0 is not None:
-            self._step_time = time.monotonic() - self._t0
-
-    def on_log(self, args, state, control, logs=None, model=None, **kwargs):
-        if not logs or "loss" not in logs or "train_runtime" in logs:
-            return control
-        r, sp = self.r, self.r.spec
-        step = r.start_step + int(state.global_step)
-        rec: dict[str, Any] = {N.STEP: step, N.GLOBAL_STEP: sp.global_offset + step}
-        for key, name in TRL_KEYS.items():
-            v = logs.get(key)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                rec[name] = float(v)
-        if self._step_time is not None:
-            rec[N.STEP_TIME] = self._step_time
-        diverged = [k for k in (N.GRAD_NORM, N.KL, N.ENTROPY) if k in rec and not math.isfinite(rec[k])]
-        if diverged or not math.isfinite(float(logs.get("loss", 0.0))):
-            append_record(r.dir / "metrics.jsonl", rec)  # the agents see the blow-up, then the phase fails
-            bad = ", ".join(f"{k}={rec[k]}" for k in diverged) or f"loss={logs.get('loss')}"
-            raise FloatingPointError(f"{bad} at step {step}: training diverged (learning_rate="
-                                     f"{r.hp['learning_rate']:g}, grad_clip={r.hp['grad_clip']:g})")
-        stopping = r.stop.is_set()
-        final = step >= r.total or stopping
-        every_e, every_s = max(1, int(sp.eval_every)), max(1, int(sp.save_every))
-        val = None
-        if step % every_e == 0 or step % every_s == 0 or final:
-            t = time.monotonic()
-            val = r.evaluate(model, r.val_examples)
-            rec[N.VAL_SCORE] = val["score"]
-            rec.update({N.VAL_PREFIX + k: v for k, v in val.items() if k != "score"})
-            if r.opts.get("eval_test") and r.test_examples:
-                rec[N.TEST_SCORE] = r.evaluate(model, r.test_examples)["score"]
-            log(f"eval step {step}: val/score={val['score']:.4f} "
-                + " ".join(f"{k}={v:.3f}" for k, v in val.items() if k != "score")
-                + f" ({time.monotonic() - t:.1f}s)")
-        append_record(r.dir / "metrics.jsonl", rec)
-        r.steps_done = step
-        every_log = max(1, int(r.opts.get("log_every") or 1))
-        if step % every_log == 0 or final:
-            log(f"step {step}/{r.total} global={rec[N.GLOBAL_STEP]} "
-                + " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k not in (N.STEP, N.GLOBAL_STEP)
-                           and not k.startswith(N.VAL_PREFIX)))
-        saved = False
-        if step % every_s == 0 or final:
-            r.save(model, step, val)
-            saved = True
-        if r.stop.is_set():  # requested now or during this step's eval/save
-            if not saved:
-                r.save(model, step, None)
-            self.stopped = step < r.total
-            control.should_training_stop = True
-        return control
+        log.info("saved adapter checkpoints/step_%d", step)
 
 
 def main(argv: list[str] | None = None) -> int:
     config = child_config(argv, "python -m llmzero.trainers.trl.phase <phase_config.json>")
     if config is None:
         return 2
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
     spec = PhaseSpec.from_dict(config["spec"])
-    stop = StopFlag()
-    stop.install(spec.dir)
-    runner = PhaseRunner(config, stop)
+    stop = StopFlag(spec.dir)
+    stop.install()
+    runner: PhaseRunner | None = None
     try:
+        runner = PhaseRunner(config, stop)
         status = runner.prepare().run()
     except BaseException as exc:  # noqa: BLE001 - every failure must reach result.json
-        log("phase failed:\n" + "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        write_result(spec.dir, NodeStatus.FAILED, error=format_error(exc), steps_done=runner.steps_done)
+        log.error("phase failed:\n%s", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+        write_result(spec.dir, PhaseStatus.FAILED, error=format_error(exc),
+                     steps_done=runner.steps_done if runner is not None else 0)
         return 1
     finally:
         try:

@@ -1,36 +1,24 @@
-"""The search tree: nodes, paths, visit statistics, terminality, debug-chain pruning (§3.2).
+"""The search tree: nodes, paths, terminality, debug-chain pruning (§3.2).
 
-Visit counts are derived from node statuses rather than stored, so a tree reloaded
-after a crash can never disagree with itself.
+Only structure lives here; the scores and visit counts UCT reads are computed from it by
+llmzero.search.visits, so a tree reloaded after a crash can never disagree with itself.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Iterator, Protocol
 
-from .node import Node, NodeKind, NodeStatus
-from .uct import normalise
-
-
-@dataclass(frozen=True)
-class TreeLimits:
-    """Appendix B.6 defaults."""
-
-    max_evolve_children: int = 2  # k_max
-    max_debug_children: int = 3
-    max_debug_depth: int = 5
+from .node import Node
+from .status import NodeKind, NodeStatus
 
 
-@dataclass(frozen=True)
-class VisitStats:
-    """Counts over a node's (unpruned) subtree, the inputs of eq. 8."""
+class Limits(Protocol):
+    """The branching limits of §3.2 (llmzero.config.schema.TreeLimits holds their defaults)."""
 
-    v_val: int
-    v_fail: int
-    v_early: int
-    v_total: int
-    mean_norm_score: float
+    max_evolve_children: int  # k_max
+    max_debug_children: int
+    max_debug_depth: int
 
 
 @dataclass
@@ -108,44 +96,16 @@ class Tree:
             node = self.nodes[node.debug_of]
         return node
 
-    # ---- scores and visits ---------------------------------------------------------------
+    def debug_history(self, failed: Node) -> list[Node]:
+        """The earlier failures of failed's debug chain, oldest first (what a fix must not repeat)."""
+        chain = [failed]
+        while chain[-1].debug_of is not None and chain[-1].debug_of in self.nodes:
+            chain.append(self.nodes[chain[-1].debug_of])
+        return list(reversed(chain[1:]))
+
+    # ---- scores -------------------------------------------------------------------------------
     def validated(self) -> list[Node]:
         return [n for n in self if n.validated and not n.pruned]
-
-    def score_range(self) -> tuple[float, float] | None:
-        scores = [n.best_val for n in self.validated()]
-        return (min(scores), max(scores)) if scores else None
-
-    def normalised_score(self, node: Node) -> float:
-        """ŝ of eq. 7 over every validated score in the tree; 0 for a node without a score."""
-        rng = self.score_range()
-        if rng is None or not node.validated:
-            return 0.0
-        return normalise(node.best_val, *rng)
-
-    def visit_stats(self, node_id: int) -> VisitStats:
-        """Eq. 8's counts over the unpruned subtree of node_id.
-
-        A phase still in flight counts as a visit that has not validated yet (a virtual loss),
-        so concurrent selections spread out instead of piling onto one branch.
-        Early-stopped phases that reached a validation score count both as validated (their
-        score is real, §3.5) and as early stops (penalised by w_e).
-        """
-        v_val = v_fail = v_early = v_total = 0
-        norm_scores = []
-        for n in self.subtree(node_id):
-            if n.status == NodeStatus.PENDING and n.started_at is None:
-                continue  # created but never launched: not a visit yet
-            v_total += 1
-            if n.status == NodeStatus.FAILED:
-                v_fail += 1
-            if n.status == NodeStatus.EARLY_STOPPED:
-                v_early += 1
-            if n.validated:
-                v_val += 1
-                norm_scores.append(self.normalised_score(n))
-        mean = sum(norm_scores) / len(norm_scores) if norm_scores else 0.0
-        return VisitStats(v_val, v_fail, v_early, v_total, mean)
 
     def best_node(self) -> Node | None:
         """Highest best validation score; ties go to the earlier node (cheaper, found first)."""
@@ -153,7 +113,7 @@ class Tree:
         return max(cands, key=lambda n: (n.best_val, -n.id)) if cands else None
 
     # ---- terminality (§3.2) -----------------------------------------------------------------
-    def can_expand(self, node: Node, limits: TreeLimits) -> bool:
+    def can_expand(self, node: Node, limits: Limits) -> bool:
         """Whether this node can still get a new child of its own (evolve, or debug when failed)."""
         if node.pruned or not node.finished:
             return False
@@ -167,7 +127,7 @@ class Tree:
             return False  # nothing to resume from
         return len(self.evolve_children(node.id)) < limits.max_evolve_children
 
-    def is_terminal(self, node_id: int, limits: TreeLimits) -> bool:
+    def is_terminal(self, node_id: int, limits: Limits) -> bool:
         """Terminal when it cannot get more children and every child is terminal; propagates upward."""
         node = self.nodes[node_id]
         if node.pruned:
@@ -194,18 +154,3 @@ class Tree:
             if n.id != node_id:
                 n.pruned = True
         return origin
-
-    # ---- persistence --------------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "iteration": self.iteration,
-            "next_id": self.next_id,
-            "nodes": [n.to_dict() for n in self],
-        }
-
-    @classmethod
-    def from_dict(cls, raw: dict[str, Any]) -> "Tree":
-        tree = cls(iteration=int(raw.get("iteration", 0)), next_id=int(raw.get("next_id", 0)))
-        for entry in raw.get("nodes", []):
-            tree.add(Node.from_dict(entry))
-        return tree

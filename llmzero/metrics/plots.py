@@ -8,8 +8,6 @@ pyplot, so nothing lands in pyplot's global figure registry and threads cannot i
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,8 +17,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 
-from ..metrics import names
-from ..metrics.store import MetricSeries
+from . import names
+from ..atomic import atomic_writer
+from .store import MetricSeries
 
 PLOT_METRICS = (
     names.VAL_SCORE,
@@ -150,22 +149,14 @@ def _metric_grid(runs: Sequence[_Run], *, title: str = "", step_key: str = names
     return fig
 
 
-def _save(fig: Figure, out: Path) -> Path:
+def save_figure(fig: Figure, out: Path) -> Path:
     # Agents may read the PNG while the search rewrites it: write aside, then swap in one rename.
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".png.tmp", dir=out.parent)
     try:
-        with os.fdopen(fd, "wb") as fh:
+        with atomic_writer(out, "wb") as fh:
             fig.savefig(fh, format="png", dpi=DPI)
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600; the PNG is as readable as metrics.jsonl
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     finally:
         fig.clear()
-    return out
+    return Path(out)
 
 
 def _node_figure(metrics: MetricSeries, *, title: str = "", step_key: str = names.STEP) -> Figure | None:
@@ -188,7 +179,7 @@ def plot_node_metrics(metrics: MetricSeries, out: Path, *, title: str = "",
                       step_key: str = names.STEP) -> Path | None:
     """Grid of one node's curves, best val/score starred; None (and no file) when nothing to plot."""
     fig = _node_figure(metrics, title=title, step_key=step_key)
-    return None if fig is None else _save(fig, out)
+    return None if fig is None else save_figure(fig, out)
 
 
 def plot_overlay(current: MetricSeries, incumbent: MetricSeries | None, out: Path, *, title: str = "",
@@ -197,4 +188,4 @@ def plot_overlay(current: MetricSeries, incumbent: MetricSeries | None, out: Pat
     """Current run (blue) over the best completed run (green), aligned on the path's global step."""
     fig = _overlay_figure(current, incumbent, title=title, current_label=current_label,
                           incumbent_label=incumbent_label, step_key=step_key)
-    return None if fig is None else _save(fig, out)
+    return None if fig is None else save_figure(fig, out)

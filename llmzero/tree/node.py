@@ -1,28 +1,12 @@
-"""A node of the search tree: one training phase (paper §3.1)."""
+"""A node of the search tree: one training phase (paper §3.1), and the outcome a phase reports."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-
-class NodeKind:
-    ROOT = "root"  # the default configuration θ0, trained from scratch
-    EVOLVE = "evolve"  # resumes the parent's weights at step k with new hyperparameters
-    DEBUG = "debug"  # fixes a failed node (same resume point as the failed node)
-    SCRATCH = "scratch"  # forced from-scratch injection (§3.3), child of the best node
-    ALL = (ROOT, EVOLVE, DEBUG, SCRATCH)
-
-
-class NodeStatus:
-    PENDING = "pending"
-    RUNNING = "running"
-    COMPLETED = "completed"
-    EARLY_STOPPED = "early_stopped"
-    FAILED = "failed"
-    ALL = (PENDING, RUNNING, COMPLETED, EARLY_STOPPED, FAILED)
-    FINISHED = (COMPLETED, EARLY_STOPPED, FAILED)
-    IN_FLIGHT = (PENDING, RUNNING)
+from .status import NodeStatus, PhaseStatus
 
 
 @dataclass
@@ -37,6 +21,27 @@ class Cost:
 
     def add(self, other: "Cost") -> "Cost":
         return Cost(*(getattr(self, f.name) + getattr(other, f.name) for f in fields(Cost)))
+
+
+@dataclass
+class PhaseResult:
+    """What a trainer backend reports when a phase ends (any backend, any executor)."""
+
+    status: str  # a PhaseStatus
+    steps_done: int = 0
+    best_val: float | None = None
+    best_step: int | None = None
+    val_subscores: dict[str, float] = field(default_factory=dict)
+    test_score: float | None = None  # at best_step, when the backend evaluated the test split
+    checkpoints: list[int] = field(default_factory=list)
+    error: str | None = None
+    log_tail: str = ""
+    wall_s: float = 0.0
+    gpu_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.status not in PhaseStatus.ALL:
+            raise ValueError(f"PhaseResult.status={self.status!r} is not one of {list(PhaseStatus.ALL)}")
 
 
 @dataclass
@@ -82,6 +87,26 @@ class Node:
     def validated(self) -> bool:
         """Has a validation score: completed or early-stopped phases both count (paper Table 18)."""
         return self.best_val is not None and self.status in (NodeStatus.COMPLETED, NodeStatus.EARLY_STOPPED)
+
+    def absorb(self, result: PhaseResult, gpus_per_phase: int = 0) -> None:
+        """Take in a finished phase's outcome; costs add up over attempts (a resumed phase keeps its earlier ones).
+
+        A backend that does not measure GPU time is charged wall time × the GPUs a phase holds.
+        """
+        self.status = result.status
+        self.steps_done = result.steps_done
+        self.best_val, self.best_step = result.best_val, result.best_step
+        self.val_subscores = dict(result.val_subscores)
+        self.test_score = result.test_score
+        self.checkpoints = list(result.checkpoints)
+        self.error = result.error
+        self.finished_at = time.time()
+        self.cost.wall_s += result.wall_s
+        self.cost.gpu_s += result.gpu_s or result.wall_s * gpus_per_phase
+
+    def changes_from(self, before: dict[str, Any]) -> dict[str, Any]:
+        """The hyperparameters this node sets differently from `before` (its parent's, or the failure it fixes)."""
+        return {k: v for k, v in self.hparams.items() if v != before.get(k)}
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

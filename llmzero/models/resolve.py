@@ -1,0 +1,46 @@
+"""What `model.path` names, as a path or hub id `from_pretrained` can load.
+
+`model.path` in the config is one of
+    builtin:tiny        a small Qwen3 built offline and warm-started on the task (cached, see tiny.py)
+    /a/local/directory  a saved model (save_pretrained layout)
+    Qwen/Qwen3-4B       a Hugging Face hub id, passed to from_pretrained unchanged
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+BUILTIN_PREFIX = "builtin:"
+
+
+def _builtin(model_cfg: dict[str, Any], task: Any) -> str:
+    path = str(model_cfg["path"])
+    name = path[len(BUILTIN_PREFIX):]
+    if name != "tiny":
+        raise ValueError(f"model.path={path!r}: unknown builtin model {name!r}; known: builtin:tiny")
+    if task is None:
+        raise ValueError("model.path=builtin:tiny is built for a task, but no task was given")
+    return name
+
+
+def resolve_model_path(model_cfg: dict[str, Any], task: Any = None) -> str:
+    """The path or hub id that `from_pretrained` should load for this model config (a builtin is built first)."""
+    path = str(model_cfg["path"])
+    if path.startswith(BUILTIN_PREFIX):
+        _builtin(model_cfg, task)
+        from .tiny import ensure_tiny_model
+
+        return str(ensure_tiny_model(task, dict(model_cfg.get("build") or {})))
+    expanded = os.path.expanduser(path)
+    if os.path.isdir(expanded):
+        return os.path.abspath(expanded)
+    return path  # a hub id; from_pretrained reports its own error if it cannot be fetched
+
+
+def builtin_is_cached(model_cfg: dict[str, Any], task: Any) -> bool:
+    """Whether a builtin model is already built for this task and these options (no build needed)."""
+    _builtin(model_cfg, task)
+    from .tiny import cached_tiny_model
+
+    return cached_tiny_model(task, dict(model_cfg.get("build") or {})) is not None
