@@ -35,7 +35,7 @@ from ..atomic import read_json, write_json_atomic
 from ..config.schema import SyntheticTrainerConfig
 from ..hparams.space import HParamSpace, HParamSpec
 from ..hparams.steps import steps_per_epoch
-from ..metrics import names as N
+from ..metrics import names
 from ..metrics.store import MetricSeries, MetricsTail, append_record
 from ..state.phase_dir import LOG_FILE, METRICS_FILE, log_tail, prepare_for_start
 from ..tree import PhaseStatus
@@ -132,17 +132,17 @@ def _advance(st: dict[str, float], hp: dict[str, Any], need: float, rng: random.
     grad += 0.3 * min(kl, 10) * (excess > 1)
     clip_eps = (hp["clip_ratio_low"] + hp["clip_ratio_high"]) / 2
     return {
-        N.REWARD_MEAN: reward,
-        N.REWARD_STD: math.sqrt(reward * (1 - reward)),
-        N.KL: kl,
-        N.ENTROPY: ent * (1 + 0.01 * rng.gauss(0, 1)),
-        N.CLIP_RATIO: min(0.6, 0.03 * (lr / LR_OPT) * (0.2 / clip_eps) * (1 + kl)),
-        N.GRAD_NORM: grad * (1 + 0.1 * abs(rng.gauss(0, 1))),
-        N.RESPONSE_LENGTH: mean_len * (1 + 0.01 * rng.gauss(0, 1)),
-        N.RESPONSE_CLIP_RATIO: trunc,
-        N.ZERO_STD_FRAC: zsf,
-        N.LR: lr,
-        N.STEP_TIME: 0.2 + n * mean_len / 5e3,  # simulated seconds, not wall time
+        names.REWARD_MEAN: reward,
+        names.REWARD_STD: math.sqrt(reward * (1 - reward)),
+        names.KL: kl,
+        names.ENTROPY: ent * (1 + 0.01 * rng.gauss(0, 1)),
+        names.CLIP_RATIO: min(0.6, 0.03 * (lr / LR_OPT) * (0.2 / clip_eps) * (1 + kl)),
+        names.GRAD_NORM: grad * (1 + 0.1 * abs(rng.gauss(0, 1))),
+        names.RESPONSE_LENGTH: mean_len * (1 + 0.01 * rng.gauss(0, 1)),
+        names.RESPONSE_CLIP_RATIO: trunc,
+        names.ZERO_STD_FRAC: zsf,
+        names.LR: lr,
+        names.STEP_TIME: 0.2 + n * mean_len / 5e3,  # simulated seconds, not wall time
     }
 
 
@@ -262,11 +262,11 @@ class SyntheticPhase:
         best_val, best_step = series.best_val()
         sub = {}
         if best_step is not None:
-            rec = next(r for r in series.records if r.get(N.STEP) == best_step and N.VAL_SCORE in r)
-            sub = {k[len(N.VAL_PREFIX):]: v for k, v in rec.items() if k.startswith(N.VAL_PREFIX) and k != N.VAL_SCORE}
+            rec = next(r for r in series.records if r.get(names.STEP) == best_step and names.VAL_SCORE in r)
+            sub = {k[len(names.VAL_PREFIX):]: v for k, v in rec.items() if k.startswith(names.VAL_PREFIX) and k != names.VAL_SCORE}
         return PhaseResult(
             status=self.status, steps_done=self.steps_done, best_val=best_val, best_step=best_step,
-            val_subscores=sub, test_score=series.at_step(N.TEST_SCORE, best_step) if best_step else None,
+            val_subscores=sub, test_score=series.at_step(names.TEST_SCORE, best_step) if best_step else None,
             checkpoints=list_checkpoints(self.dir), error=self.error, log_tail=log_tail(self.log_path, 40),
             wall_s=(self._t1 or time.time()) - self._t0, gpu_s=0.0,
         )
@@ -329,20 +329,20 @@ class SyntheticPhase:
                 raise SimulatedFailure(f"loss became NaN at step {step} (simulated): learning_rate="
                                        f"{hp['learning_rate']:g} > 2e-3 diverged")
             gstep = sp.global_offset + step
-            rec: dict[str, Any] = {N.STEP: step, N.GLOBAL_STEP: gstep}
+            rec: dict[str, Any] = {names.STEP: step, names.GLOBAL_STEP: gstep}
             rec.update(_advance(state, hp, t.need, random.Random(_seed(*key, "step", step))))
             state.update(trained_steps=int(state.get("trained_steps", 0)) + 1, step=step,
                          eval_key=f"{t.seed}:{sp.node_id}:{sp.seed}:{step}")
-            self._log(f"step {step}/{total} global={gstep} reward={rec[N.REWARD_MEAN]:.3f} kl={rec[N.KL]:.4g} "
-                      f"entropy={rec[N.ENTROPY]:.3f} grad_norm={rec[N.GRAD_NORM]:.4g} "
-                      f"resp_len={rec[N.RESPONSE_LENGTH]:.1f} trunc={rec[N.RESPONSE_CLIP_RATIO]:.2f}")
+            self._log(f"step {step}/{total} global={gstep} reward={rec[names.REWARD_MEAN]:.3f} kl={rec[names.KL]:.4g} "
+                      f"entropy={rec[names.ENTROPY]:.3f} grad_norm={rec[names.GRAD_NORM]:.4g} "
+                      f"resp_len={rec[names.RESPONSE_LENGTH]:.1f} trunc={rec[names.RESPONSE_CLIP_RATIO]:.2f}")
             if step % max(1, sp.eval_every) == 0 or step == total:
                 val = _scores(state, "val", t.subtasks, t.noise)
-                rec[N.VAL_SCORE] = val.pop("score")
-                rec.update({N.VAL_PREFIX + k: v for k, v in val.items()})
-                rec[N.TEST_SCORE] = _scores(state, "test", t.subtasks, t.noise)["score"]
-                state["val_score"] = rec[N.VAL_SCORE]
-                self._log(f"eval step {step}: val/score={rec[N.VAL_SCORE]:.4f} test/score={rec[N.TEST_SCORE]:.4f}")
+                rec[names.VAL_SCORE] = val.pop("score")
+                rec.update({names.VAL_PREFIX + k: v for k, v in val.items()})
+                rec[names.TEST_SCORE] = _scores(state, "test", t.subtasks, t.noise)["score"]
+                state["val_score"] = rec[names.VAL_SCORE]
+                self._log(f"eval step {step}: val/score={rec[names.VAL_SCORE]:.4f} test/score={rec[names.TEST_SCORE]:.4f}")
             append_record(self.metrics_path, rec)
             self.steps_done = step
             if step % max(1, sp.save_every) == 0 or step == total:

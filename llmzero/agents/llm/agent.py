@@ -13,15 +13,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable
 
+from ...config.schema import LLMAgentConfig
 from ...hparams.space import HParamError
 from ...tree import Cost
 from ..base import (AgentBase, AgentGaveUp, AgentUnavailable, ErrorContext, ErrorFix, Proposal, ProposalContext,
                     StopContext, StopDecision)
 from .answers import AnswerError, parse_answer, to_fix, to_proposal, to_stop
 from .calls import CallLog, CallRecord
-from .client import ChatReply, ChatRequest, LLMClient, ProviderError, RetryPolicy, Turn, send_with_retries
+from .client import ChatReply, ChatRequest, LLMClient, ProviderError, Turn, send_with_retries
 from .prompts import PromptBook, RenderedPrompt
 
 ROLES = ("proposer", "stopper", "analyzer")
@@ -64,30 +65,28 @@ def api_key_from_env(env_name: str | None, agent: str, required: bool) -> str | 
 
 
 class LLMAgent(AgentBase):
-    def __init__(self, client: LLMClient, *, name: str, model: str, role_models: Mapping[str, str | None] | None = None,
-                 max_reasks: int = 2, max_tokens: int = 2048, temperature: float | None = None,
-                 retry: RetryPolicy | None = None, on_failure: str = "fallback",
-                 prices: Mapping[str, Mapping[str, float]] | None = None, prompts_dir: str | None = None,
-                 max_images: int = 2, secrets: tuple[str, ...] = ()):
-        if on_failure not in ON_FAILURE:
-            raise AgentConfigError(f"agent.on_failure={on_failure!r} is not valid: expected one of {list(ON_FAILURE)}")
-        unknown = sorted(set(role_models or {}) - set(ROLES))
+    """The three roles over any LLMClient; its options are the agent config (llmzero/config/schema.py)."""
+
+    def __init__(self, client: LLMClient, opts: LLMAgentConfig, secrets: tuple[str, ...] = ()):
+        if opts.on_failure not in ON_FAILURE:
+            raise AgentConfigError(f"agent.on_failure={opts.on_failure!r} is not valid: expected one of {list(ON_FAILURE)}")
+        unknown = sorted(set(opts.role_models or {}) - set(ROLES))
         if unknown:
             raise AgentConfigError(f"agent.role_models has unknown role(s) {unknown}: expected keys among {list(ROLES)}")
-        if max_reasks < 0:
-            raise AgentConfigError(f"agent.max_reasks={max_reasks} is not valid: expected an int ≥ 0")
+        if opts.max_reasks < 0:
+            raise AgentConfigError(f"agent.max_reasks={opts.max_reasks} is not valid: expected an int ≥ 0")
         self.client = client
-        self.name = name
-        self.model = model
-        self.role_models = {r: m for r, m in (role_models or {}).items() if m}
-        self.max_reasks = int(max_reasks)
-        self.max_tokens = int(max_tokens)
-        self.temperature = temperature
-        self.retry = retry or RetryPolicy()
-        self.on_failure = on_failure
-        self.prices = {m: Price(**p) for m, p in (prices or {}).items()}
-        self.prompts = PromptBook(prompts_dir)
-        self.max_images = int(max_images)
+        self.name = opts.name
+        self.model = opts.model
+        self.role_models = {r: m for r, m in (opts.role_models or {}).items() if m}
+        self.max_reasks = int(opts.max_reasks)
+        self.max_tokens = int(opts.max_tokens)
+        self.temperature = opts.temperature
+        self.retry = opts.retry
+        self.on_failure = opts.on_failure
+        self.prices = {m: Price(**p) for m, p in (opts.prices or {}).items()}
+        self.prompts = PromptBook(opts.prompts_dir)
+        self.max_images = int(opts.max_images)
         self.secrets = tuple(secrets)
 
     @property

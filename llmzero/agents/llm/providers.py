@@ -7,47 +7,56 @@ a class that builds its own LLMClient the same way.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import dataclasses
+from typing import Any, Mapping, TypeVar
 
+from ...config.schema import ClaudeAgentConfig, LiteLLMAgentConfig
 from .agent import AgentConfigError, LLMAgent, api_key_from_env
 from .client import RetryPolicy
 
+O = TypeVar("O")
 
-def _common(kwargs: dict[str, Any]) -> dict[str, Any]:
-    retry = kwargs.pop("retry", None) or {}
-    kwargs["retry"] = RetryPolicy(**retry) if isinstance(retry, Mapping) else retry
-    if kwargs["retry"].max_retries < 0:
-        raise AgentConfigError(f"agent.retry.max_retries={kwargs['retry'].max_retries} is not valid: expected an int ≥ 0")
-    return kwargs
+
+def agent_options(schema: type[O], options: Mapping[str, Any]) -> O:
+    """The agent's options as its schema dataclass: the defaults are the schema's, written once there."""
+    options = dict(options)
+    retry = options.pop("retry", None)
+    try:
+        opts = schema(**options)
+    except TypeError as exc:
+        known = sorted(f.name for f in dataclasses.fields(schema))
+        raise AgentConfigError(f"agent options {sorted(options)} do not fit {schema.__name__} ({exc}); known: {known}") from None
+    if retry is not None:
+        opts.retry = retry if isinstance(retry, RetryPolicy) else RetryPolicy(**retry)
+    if opts.retry.max_retries < 0:
+        raise AgentConfigError(f"agent.retry.max_retries={opts.retry.max_retries} is not valid: expected an int ≥ 0")
+    return opts
 
 
 class ClaudeAgent(LLMAgent):
-    def __init__(self, *, name: str = "claude", model: str = "claude-sonnet-4-6",
-                 api_key_env: str = "ANTHROPIC_API_KEY", base_url: str | None = None, timeout_s: float = 300.0,
-                 vision: bool = True, cache_static: bool = True, **kwargs: Any):
+    def __init__(self, **options: Any):
         from .anthropic_client import AnthropicClient
 
-        key = api_key_from_env(api_key_env, name, required=True)
-        kwargs = _common(kwargs)
-        client = AnthropicClient(api_key=key, base_url=base_url, timeout_s=timeout_s, vision=vision,
-                                 cache_static=cache_static, max_retries=kwargs["retry"].max_retries)
-        super().__init__(client, name=name, model=model, secrets=(key,), **kwargs)
+        opts = agent_options(ClaudeAgentConfig, options)
+        key = api_key_from_env(opts.api_key_env, opts.name, required=True)
+        client = AnthropicClient(api_key=key, base_url=opts.base_url, timeout_s=opts.timeout_s, vision=opts.vision,
+                                 cache_static=opts.cache_static, max_retries=opts.retry.max_retries)
+        super().__init__(client, opts, secrets=(key,))
 
 
 class LiteLLMAgent(LLMAgent):
-    def __init__(self, *, name: str = "litellm", model: str = "openai/gpt-5", api_key_env: str | None = None,
-                 api_base: str | None = None, timeout_s: float = 300.0, vision: bool | None = None,
-                 extra: Mapping[str, Any] | None = None, **kwargs: Any):
+    def __init__(self, **options: Any):
         from .litellm_client import LiteLLMClient
 
+        opts = agent_options(LiteLLMAgentConfig, options)
         # A self-hosted endpoint (ollama, vLLM) may need no key; litellm also reads the provider's
         # usual variable (OPENAI_API_KEY, ...) itself when api_key_env is not set.
-        key = api_key_from_env(api_key_env, name, required=bool(api_key_env))
+        key = api_key_from_env(opts.api_key_env, opts.name, required=bool(opts.api_key_env))
         if not key:
-            _check_provider_env(model, api_base, name)
-        client = LiteLLMClient(model=model, api_key=key, api_base=api_base, timeout_s=timeout_s, vision=vision,
-                               extra=dict(extra or {}))
-        super().__init__(client, name=name, model=model, secrets=(key,) if key else (), **_common(kwargs))
+            _check_provider_env(opts.model, opts.api_base, opts.name)
+        client = LiteLLMClient(model=opts.model, api_key=key, api_base=opts.api_base, timeout_s=opts.timeout_s,
+                               vision=opts.vision, extra=dict(opts.extra or {}))
+        super().__init__(client, opts, secrets=(key,) if key else ())
 
 
 def _check_provider_env(model: str, api_base: str | None, agent: str) -> None:

@@ -44,7 +44,7 @@ import traceback
 from pathlib import Path
 from typing import Any, Callable
 
-from ...metrics import names as N
+from ...metrics import names
 from ...metrics.store import append_record
 from ...state.phase_dir import METRICS_FILE, STOP_FILE, checkpoint_dir, list_checkpoints
 from ...tree import PhaseStatus
@@ -57,16 +57,16 @@ log = logging.getLogger("llmzero.phase")
 
 # TRL 1.16 log key -> canonical metric name (llmzero.metrics.names). step_time is measured by the callback.
 TRL_KEYS: dict[str, str] = {
-    "reward": N.REWARD_MEAN,
-    "reward_std": N.REWARD_STD,
-    "kl": N.KL,  # only logged when beta (kl_coef) > 0
-    "entropy": N.ENTROPY,
-    "clip_ratio/region_mean": N.CLIP_RATIO,
-    "grad_norm": N.GRAD_NORM,
-    "completions/mean_length": N.RESPONSE_LENGTH,
-    "completions/clipped_ratio": N.RESPONSE_CLIP_RATIO,
-    "frac_reward_zero_std": N.ZERO_STD_FRAC,
-    "learning_rate": N.LR,
+    "reward": names.REWARD_MEAN,
+    "reward_std": names.REWARD_STD,
+    "kl": names.KL,  # only logged when beta (kl_coef) > 0
+    "entropy": names.ENTROPY,
+    "clip_ratio/region_mean": names.CLIP_RATIO,
+    "grad_norm": names.GRAD_NORM,
+    "completions/mean_length": names.RESPONSE_LENGTH,
+    "completions/clipped_ratio": names.RESPONSE_CLIP_RATIO,
+    "frac_reward_zero_std": names.ZERO_STD_FRAC,
+    "learning_rate": names.LR,
 }
 
 
@@ -123,14 +123,14 @@ class PhaseSteps:
     def on_log(self, trainer_step: int, logs: dict[str, Any], model: Any, step_time: float | None = None) -> bool:
         sp = self.spec
         step = self.start_step + int(trainer_step)
-        rec: dict[str, Any] = {N.STEP: step, N.GLOBAL_STEP: sp.global_offset + step}
+        rec: dict[str, Any] = {names.STEP: step, names.GLOBAL_STEP: sp.global_offset + step}
         for key, name in TRL_KEYS.items():
             v = logs.get(key)
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 rec[name] = float(v)
         if step_time is not None:
-            rec[N.STEP_TIME] = step_time
-        diverged = [k for k in (N.GRAD_NORM, N.KL, N.ENTROPY) if k in rec and not math.isfinite(rec[k])]
+            rec[names.STEP_TIME] = step_time
+        diverged = [k for k in (names.GRAD_NORM, names.KL, names.ENTROPY) if k in rec and not math.isfinite(rec[k])]
         if diverged or not math.isfinite(float(logs.get("loss", 0.0))):
             append_record(self.metrics, rec)  # the agents see the blow-up, then the phase fails
             bad = ", ".join(f"{k}={rec[k]}" for k in diverged) or f"loss={logs.get('loss')}"
@@ -143,18 +143,18 @@ class PhaseSteps:
         if self.evaluate is not None and (step % every_e == 0 or step % every_s == 0 or final):
             t = time.monotonic()
             val = self.evaluate(model, "val")
-            rec[N.VAL_SCORE] = val["score"]
-            rec.update({N.VAL_PREFIX + k: v for k, v in val.items() if k != "score"})
+            rec[names.VAL_SCORE] = val["score"]
+            rec.update({names.VAL_PREFIX + k: v for k, v in val.items() if k != "score"})
             if self.eval_test:
-                rec[N.TEST_SCORE] = self.evaluate(model, "test")["score"]
+                rec[names.TEST_SCORE] = self.evaluate(model, "test")["score"]
             log.info("eval step %d: val/score=%.4f %s (%.1fs)", step, val["score"],
                      " ".join(f"{k}={v:.3f}" for k, v in val.items() if k != "score"), time.monotonic() - t)
         append_record(self.metrics, rec)
         self.steps_done = step
         if step % self.log_every == 0 or final:
-            log.info("step %d/%d global=%d %s", step, self.total, rec[N.GLOBAL_STEP],
-                     " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k not in (N.STEP, N.GLOBAL_STEP)
-                              and not k.startswith(N.VAL_PREFIX)))
+            log.info("step %d/%d global=%d %s", step, self.total, rec[names.GLOBAL_STEP],
+                     " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k not in (names.STEP, names.GLOBAL_STEP)
+                              and not k.startswith(names.VAL_PREFIX)))
         saved = False
         if self.save is not None and (step % every_s == 0 or final):
             self.save(model, step, val)
