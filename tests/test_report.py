@@ -296,3 +296,20 @@ def test_unusual_trees_render_without_script_errors(tmp_path):
 
 def _embedded_text(html: str) -> str:
     return re.search(r'<script type="application/json" id="report-data">(.*?)</script>', html, re.DOTALL).group(1)
+
+
+def test_report_of_a_running_search_redraws_the_search_plots(tmp_path):
+    """`python -m llmzero.report` on a search that has not ended: the best-so-far plot is drawn from the tree as it is."""
+    d = tmp_path / "running"
+    run_search(_cfg("search.budget=2", "wandb.mode=disabled"), d, Console(file=io.StringIO()))
+    shutil.rmtree(d / "plots")
+    rundir = RunDir(d)
+    tree, meta = rundir.load_tree()
+    tree[1].status, tree[1].best_val = "running", None  # as if node 1 were still training
+    rundir.save_tree(tree, meta)
+    res = subprocess.run([sys.executable, "-m", "llmzero.report", str(d)], capture_output=True, text=True,
+                         timeout=180, check=False)
+    assert res.returncode == 0, res.stderr
+    for name in ("best_so_far_iteration.png", "best_so_far_compute.png", "tree.png"):
+        assert (d / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    assert "best_so_far_iteration.png" in (d / "report.md").read_text()

@@ -277,6 +277,29 @@ def test_evaluate_reproduces_the_phase_val_score(parent_phase):
     assert any(independent)  # non-empty completions: the comparison is not vacuous
 
 
+def test_final_evaluations_run_in_one_process(parent_phase, monkeypatch):
+    """Two checkpoints and the base model in one evaluation process; each adapter comes off before the next."""
+    import subprocess as sp
+
+    from llmzero.trainers.base import EvalRequest
+
+    started = []
+    real_run = sp.run
+
+    def counting_run(argv, *args, **kwargs):
+        started.append(argv)
+        return real_run(argv, *args, **kwargs)
+
+    monkeypatch.setattr("llmzero.trainers.trl.backend.subprocess.run", counting_run)
+    val = {r[N.STEP]: r[N.VAL_SCORE] for r in parent_phase["records"] if N.VAL_SCORE in r}
+    out = _trainer().evaluate_batch([EvalRequest(str(checkpoint_dir(parent_phase["dir"], 4)), "val", HP),
+                                     EvalRequest(None, "val", HP),
+                                     EvalRequest(str(checkpoint_dir(parent_phase["dir"], 2)), "val", HP)])
+    assert len(started) == 1 and "llmzero.trainers.trl.evaluate" in started[0]
+    assert out[0]["score"] == val[4] and out[2]["score"] == val[2]  # as the phase scored them
+    assert out[1] == _trainer().evaluate(None, "val", HP)  # the base model, untouched by the adapters
+
+
 def test_evaluate_base_model_on_test(tiny_env):
     from llmzero.models.tiny import evaluate_greedy
     from llmzero.tasks.base import build_task

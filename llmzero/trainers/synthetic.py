@@ -220,7 +220,7 @@ class SyntheticPhase:
     """The running phase: a daemon thread writing metrics.jsonl, log.txt and checkpoints."""
 
     def __init__(self, trainer: SyntheticTrainer, spec: PhaseSpec) -> None:
-        self.t, self.spec = trainer, spec
+        self.trainer, self.spec = trainer, spec
         self.hp = trainer.hparams(spec.hparams)
         self.dir = Path(spec.output_dir)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -298,7 +298,7 @@ class SyntheticPhase:
             self._done.set()
 
     def _run(self) -> None:
-        sp, hp, t = self.spec, self.hp, self.t
+        sp, hp, t = self.spec, self.hp, self.trainer
         if self._resume_from is not None:
             state = read_json(checkpoint_dir(self.dir, self._resume_from) / "state.json")
             self._log(f"resuming own checkpoint step_{self._resume_from} (fresh optimiser)")
