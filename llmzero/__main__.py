@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 from pathlib import Path
 
@@ -15,6 +16,15 @@ from .paths import conf_dir
 register_configs()
 
 
+class Terminated(BaseException):
+    """SIGTERM (what `timeout`, SLURM and Kubernetes send): unwinds like Ctrl-C, so the search saves its state,
+    stops its phases and releases the directory's lock on the way out."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def _task(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
 
@@ -24,6 +34,7 @@ def _task(cfg: DictConfig) -> None:
     from .state.lock import SearchLockedError
     from .tree.journal import JournalError
 
+    signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         hc = HydraConfig.get()
         if cfg.search.resume:
@@ -42,6 +53,9 @@ def _task(cfg: DictConfig) -> None:
     except KeyboardInterrupt:
         print("llmzero: interrupted; state is saved — rerun the same command to resume", file=sys.stderr)
         sys.exit(130)
+    except Terminated:
+        print("llmzero: terminated (SIGTERM); state is saved — rerun the same command to resume", file=sys.stderr)
+        sys.exit(143)
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)

@@ -94,7 +94,7 @@ def root_hparams(cfg: DictConfig, space: HParamSpace) -> dict[str, Any]:
 
 
 def make_tracker(cfg: DictConfig, search_id: str, search_dir: Path) -> WandbTracker:
-    return WandbTracker(typed(WandbConfig, cfg.wandb), search_id, search_dir)
+    return WandbTracker(typed(WandbConfig, cfg.wandb, "wandb"), search_id, search_dir)
 
 
 def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None,

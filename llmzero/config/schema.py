@@ -11,10 +11,12 @@ so a user can point `trainer._target_` at their own class.
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Type, TypeVar
 
-from omegaconf import MISSING, OmegaConf
+from omegaconf import MISSING, DictConfig, OmegaConf
 
 T = TypeVar("T")
 OVERLAY_MODES = ("auto", "every_check", "off")
@@ -29,9 +31,30 @@ def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
         raise ConfigError(f"{key}={value!r} is not valid: expected {allowed}")
 
 
-def typed(schema: Type[T], node: Any) -> T:
+def unknown_keys(schema: type, node: Any, where: str) -> list[str]:
+    """Keys of `node` that `schema` does not have (a `+key=` typo slips past Hydra's struct check), each with the
+    nearest allowed names."""
+    if not isinstance(node, (dict, DictConfig)):
+        return []
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    out = []
+    for key in node:
+        f = fields.get(str(key))
+        if f is None:
+            near = difflib.get_close_matches(str(key), list(fields), n=3)
+            hint = f"; did you mean {' or '.join(f'{where}.{n}' for n in near)}?" if near else ""
+            out.append(f"{where}.{key} is not a setting{hint} (allowed: {sorted(fields)})")
+        elif dataclasses.is_dataclass(f.default_factory) if f.default_factory is not dataclasses.MISSING else False:
+            out += unknown_keys(f.default_factory, node[key], f"{where}.{key}")
+    return out
+
+
+def typed(schema: Type[T], node: Any, where: str = "") -> T:
     """The settings object of `schema` for a config node, typed or not (a resumed search's saved
-    config.yaml is plain YAML); building it runs the schema's own checks."""
+    config.yaml is plain YAML); building it runs the schema's own checks. An unknown key is a ConfigError."""
+    unknown = unknown_keys(schema, node, where or schema.__name__)
+    if unknown:
+        raise ConfigError("; ".join(unknown))
     merged = OmegaConf.merge(OmegaConf.structured(schema), node)
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 

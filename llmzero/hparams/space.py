@@ -57,7 +57,8 @@ class HParamSpec:
 
     def coerce(self, key: str, value: Any) -> Any:
         """Return `value` converted to this spec's type, or raise HParamError naming the key."""
-        bad = HParamError(f"hyperparameter {key}={value!r} is not valid: expected {self.allowed()}")
+        shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
+        bad = HParamError(f"hyperparameter {key}={shown} is not valid: expected {self.allowed()}")
         if self.type == "bool":
             if isinstance(value, bool):
                 out: Any = value
@@ -83,7 +84,7 @@ class HParamSpec:
                 raise bad
             try:
                 out = float(value)
-            except (TypeError, ValueError):
+            except (TypeError, ValueError, OverflowError):  # 1e400 as an int literal overflows a float
                 raise bad from None
             if not math.isfinite(out):
                 raise bad

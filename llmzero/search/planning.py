@@ -135,9 +135,14 @@ def _child(node_id: int, parent: Node, kind: str, plan: ValidatedPlan, answer: P
 def _checked(observations: list[Any], metrics: MetricSeries) -> list[dict[str, Any]]:
     """Each observation with its claim check against the parent's metrics (supported/contradicted/unverifiable)."""
     out = []
-    for o in observations:
-        obs = o if isinstance(o, Observation) else Observation(**o)
-        check = check_observation(obs, metrics)
+    for o in observations if isinstance(observations, (list, tuple)) else [observations]:
+        try:
+            obs = o if isinstance(o, Observation) else Observation(**o)
+            check = check_observation(obs, metrics)
+        except Exception as exc:  # noqa: BLE001 - a malformed observation is recorded, never fatal
+            out.append({"observation": repr(o)[:500], "check": "unverifiable",
+                        "check_reason": f"malformed observation ({type(exc).__name__}: {exc})"[:500]})
+            continue
         out.append({**asdict(obs), "check": check.verdict, "check_reason": check.reason})
     return out
 

@@ -25,5 +25,5 @@ class SearchSettings:
     @classmethod
     def from_config(cls, cfg: Any) -> "SearchSettings":
         """From the composed config (typed, or a resumed search's plain config.yaml)."""
-        return cls(search=typed(SearchConfig, cfg.search), cluster=typed(ClusterConfig, cfg.cluster),
+        return cls(search=typed(SearchConfig, cfg.search, "search"), cluster=typed(ClusterConfig, cfg.cluster, "cluster"),
                    eval_every=cfg.trainer.eval_every, save_every=cfg.trainer.save_every)
