@@ -4,6 +4,7 @@ The server (tests/llm_server.py) fakes the provider APIs because tests have no n
 the Hydra config, the clients and the synthetic trainer are the real ones.
 """
 
+import io
 import json
 import os
 import re
@@ -118,3 +119,18 @@ def test_agent_dollar_cap_stops_the_search_cleanly(tmp_path, monkeypatch):
     spent = sum(n.cost.agent_usd for n in res.tree)
     assert res.stop_reason.startswith("agent dollar cap reached") and spent >= 20
     assert 2 <= res.tree.iteration < 10 and all(n.finished for n in res.tree)
+
+
+def test_a_failing_provider_is_one_warning_line_on_the_terminal(tmp_path, monkeypatch):
+    monkeypatch.setenv("LLMZERO_TEST_KEY", KEY)
+    buf = io.StringIO()
+    with ScriptedLLMServer(default=Brain()) as server:
+        server.push(Reply(status=400, text="prompt is too long"))  # the first proposal: not retried, gives up
+        res = run_search(cfg("agent=litellm", "agent.model=openai/test-model", f"agent.api_base={server.openai_base_url}",
+                             "agent.api_key_env=LLMZERO_TEST_KEY", "search.budget=3", "search.early_stop.enabled=false"),
+                         tmp_path / "run", Console(file=buf, width=300))
+    warnings = [line for line in buf.getvalue().splitlines() if line.strip().startswith("!")]
+    assert len(warnings) == 1, buf.getvalue()[-2000:]
+    assert "node 1: agent litellm gave up" in warnings[0] and "HTTP 400" in warnings[0]
+    assert "the heuristic agent answered instead" in warnings[0]
+    assert res.tree[1].agent.startswith("heuristic (fallback: litellm gave up") and res.tree[2].agent == "litellm"

@@ -12,6 +12,7 @@ from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.panel import Panel
 from rich.progress_bar import ProgressBar
 from rich.table import Table
@@ -39,6 +40,14 @@ class PlainDisplay(SearchObserver):
         src = "scratch" if node.resume_from is None else f"#{node.resume_from} step {node.resume_step}"
         self.console.print(f"[{view.tree.iteration}/{view.budget}] ▶ node {node.id} ({node.kind}, from {src}, "
                            f"{node.max_steps} steps) {node.diagnosis[:120]}")
+        self._warn_fallback(node)
+
+    def _warn_fallback(self, node: Node) -> None:
+        """One line per node when the configured agent failed and the fallback answered (never one per retry)."""
+        head, sep, why = node.agent.partition(" (fallback: ")
+        if sep and node.attempts <= 1:
+            self.console.print(f"[yellow]    ! node {node.id}: agent {escape(why.rstrip(')')[:240])} — the "
+                               f"{escape(head)} agent answered instead[/]", highlight=False)
 
     def on_phase_metrics(self, view: SearchView, node: Node, records: list[dict[str, Any]]) -> None:
         now = time.monotonic()
@@ -98,6 +107,8 @@ class RichDisplay(PlainDisplay):
         self._live.start()
 
     def on_phase_start(self, view: SearchView, node: Node) -> None:
+        if self._live is not None:
+            self._warn_fallback(node)
         self._refresh(view)
 
     def on_phase_metrics(self, view: SearchView, node: Node, records: list[dict[str, Any]]) -> None:
