@@ -44,7 +44,7 @@ def unknown_keys(schema: type, node: Any, where: str) -> list[str]:
             near = difflib.get_close_matches(str(key), list(fields), n=3)
             hint = f"; did you mean {' or '.join(f'{where}.{n}' for n in near)}?" if near else ""
             out.append(f"{where}.{key} is not a setting{hint} (allowed: {sorted(fields)})")
-        elif dataclasses.is_dataclass(f.default_factory) if f.default_factory is not dataclasses.MISSING else False:
+        elif f.default_factory is not dataclasses.MISSING and dataclasses.is_dataclass(f.default_factory):
             out += unknown_keys(f.default_factory, node[key], f"{where}.{key}")
     return out
 

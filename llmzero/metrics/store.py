@@ -109,6 +109,15 @@ class MetricSeries:
                 best = (v, step)
         return best
 
+    def val_subscores(self, step: int | None) -> dict[str, float]:
+        """The per-subtask validation scores recorded at `step` (val/<subtask>, val/score itself left out)."""
+        out: dict[str, float] = {}
+        for r in self.records:
+            if step is not None and r.get(names.STEP) == step:
+                out.update({k[len(names.VAL_PREFIX):]: float(v) for k, v in r.items()
+                            if k.startswith(names.VAL_PREFIX) and k != names.VAL_SCORE})
+        return out
+
     def at_step(self, key: str, step: int) -> float | None:
         for s, v in self.series(key):
             if s == step:

@@ -29,10 +29,6 @@ class StopSchedule:
     _last_step: dict[int, int] = field(default_factory=dict)
     _last_time: dict[int, float] = field(default_factory=dict)
 
-    @property
-    def enabled(self) -> bool:
-        return self.config.enabled
-
     def due(self, node_id: int, metrics: MetricSeries, now: float | None = None) -> bool:
         c = self.config
         if not c.enabled or len(metrics.series(names.VAL_SCORE)) < c.min_evals:

@@ -53,10 +53,6 @@ class SearchLock:
         except (OSError, json.JSONDecodeError):
             return {}
 
-    @property
-    def held(self) -> bool:
-        return self._lock.is_locked
-
     def release(self) -> None:
         if self._lock.is_locked:
             if self.owner().get("pid") == os.getpid():

@@ -51,7 +51,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence, runtime_checkable
+from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
 from ..hparams.space import HParamSpec
 # The phase-directory contract and the result vocabulary, re-exported for backend authors.
@@ -151,13 +151,18 @@ class TrainerBase:
         pass
 
 
+def missing_hparams(hparams: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
+    """The keys a backend reads that are not set."""
+    return [k for k in keys if hparams.get(k) is None]
+
+
 def require_hparams(hparams: dict[str, Any], keys: tuple[str, ...] | list[str], backend: str) -> dict[str, Any]:
     """The hyperparameters as given, after checking that every key the backend reads is set.
 
     The search resolves every key (space defaults, then task, model, trainer and command line), so a
     missing one is a caller's mistake; a backend never fills one in with a default of its own.
     """
-    missing = [k for k in keys if hparams.get(k) is None]
+    missing = missing_hparams(hparams, keys)
     if missing:
         raise ValueError(f"the {backend} backend needs the hyperparameters {missing}, which the search always sets "
                          f"(conf/search/default.yaml); got only {sorted(k for k, v in hparams.items() if v is not None)}")

@@ -78,17 +78,10 @@ def result_from_files(phase_dir: Path, returncode: int | None, wall_s: float) ->
         error = error or (f"phase process exited with status {returncode} without writing {RESULT_FILE}"
                           + (" (killed by a signal: out of memory?)" if returncode is not None and returncode < 0 else ""))
     best_val, best_step = metrics.best_val()
-    subscores: dict[str, float] = {}
-    test = None
-    if best_step is not None:
-        for rec in metrics.records:
-            if rec.get(names.STEP) == best_step:
-                subscores.update({k[len(names.VAL_PREFIX):]: float(v) for k, v in rec.items()
-                                  if k.startswith(names.VAL_PREFIX) and k != names.VAL_SCORE})
-        test = metrics.at_step(names.TEST_SCORE, best_step)
+    test = metrics.at_step(names.TEST_SCORE, best_step) if best_step is not None else None
     return PhaseResult(
         status=status, steps_done=int(raw.get("steps_done") or metrics.last_step()), best_val=best_val,
-        best_step=best_step, val_subscores=subscores, test_score=test, checkpoints=list_checkpoints(phase_dir),
+        best_step=best_step, val_subscores=metrics.val_subscores(best_step), test_score=test, checkpoints=list_checkpoints(phase_dir),
         error=error, log_tail=log_tail(phase_dir / LOG_FILE) if status == PhaseStatus.FAILED else "",
         wall_s=wall_s,
     )

@@ -260,13 +260,9 @@ class SyntheticPhase:
     def result(self) -> PhaseResult:
         series = MetricSeries.load(self.metrics_path)
         best_val, best_step = series.best_val()
-        sub = {}
-        if best_step is not None:
-            rec = next(r for r in series.records if r.get(names.STEP) == best_step and names.VAL_SCORE in r)
-            sub = {k[len(names.VAL_PREFIX):]: v for k, v in rec.items() if k.startswith(names.VAL_PREFIX) and k != names.VAL_SCORE}
         return PhaseResult(
             status=self.status, steps_done=self.steps_done, best_val=best_val, best_step=best_step,
-            val_subscores=sub, test_score=series.at_step(names.TEST_SCORE, best_step) if best_step else None,
+            val_subscores=series.val_subscores(best_step), test_score=series.at_step(names.TEST_SCORE, best_step) if best_step else None,
             checkpoints=list_checkpoints(self.dir), error=self.error, log_tail=log_tail(self.log_path, 40),
             wall_s=(self._t1 or time.time()) - self._t0, gpu_s=0.0,
         )

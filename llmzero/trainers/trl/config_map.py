@@ -48,6 +48,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...config.schema import TRLTrainerConfig
+from ..base import missing_hparams
 
 # Option defaults are the schema's (conf/trainer/trl.yaml), referenced rather than repeated.
 _LOSS_TYPE, _MICRO = TRLTrainerConfig.loss_type, TRLTrainerConfig.micro_batch_size
@@ -81,7 +82,7 @@ def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = _MICRO, loss
              train_size: int | None = None) -> list[str]:
     """Constraints of the TRL backend; each message names the key, the value and what is allowed."""
     hp = hparams
-    missing = [k for k in USED if hp.get(k) is None]
+    missing = missing_hparams(hp, USED)
     if missing:
         return [f"hyperparameters {missing} are not set: the TRL backend reads every one of {list(USED)}"]
     out: list[str] = []
