@@ -1,7 +1,14 @@
-"""`python -m llmzero [overrides]`: run (or resume) an adaptive-strategy search."""
+"""`python -m llmzero [overrides]`: run (or resume) an adaptive-strategy search.
+
+Exit codes: 0 done; 2 a setting or the search directory is refused (before anything runs);
+3 the agent provider is unavailable; 4 a filesystem error (no space, read-only, permissions)
+ended the search; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). In every case but 0 the
+state is saved as far as the filesystem allowed, and rerunning the same command resumes.
+"""
 
 from __future__ import annotations
 
+import logging
 import signal
 import sys
 from pathlib import Path
@@ -10,10 +17,15 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from .config.schema import ConfigError
 from .config.store import register_configs
 from .paths import conf_dir
+from .preflight import preflight
 
 register_configs()
+
+EXIT_REFUSED, EXIT_AGENT, EXIT_FILESYSTEM, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 4, 130, 143
+RESUME_HINT = "state is saved — rerun the same command to resume"
 
 
 class Terminated(BaseException):
@@ -25,37 +37,48 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _fail(message: str, code: int) -> None:
+    print(f"llmzero: error: {message}", file=sys.stderr)
+    sys.exit(code)
+
+
 def _task(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
 
     from .agents.base import AgentUnavailable
-    from .app import ConfigError, load_resumed_config, run_search
+    from .app import load_resumed_config, run_search
     from .hparams.space import HParamError
     from .state.lock import SearchLockedError
     from .tree.journal import JournalError
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    # A handler that cannot write (Hydra's job log on a full or read-only disk) must not print a traceback.
+    logging.raiseExceptions = False
     try:
         hc = HydraConfig.get()
+        command = list(hc.overrides.task)
         if cfg.search.resume:
-            cfg = load_resumed_config(cfg, list(hc.overrides.task))
+            cfg = load_resumed_config(cfg, command)
             search_dir = Path(cfg.search.dir)
         else:
             search_dir = Path(cfg.search.dir) if cfg.search.dir else Path(hc.runtime.output_dir)
-        run_search(cfg, search_dir.resolve())
+        run_search(cfg, search_dir.resolve(), command=command)
     except (ConfigError, HParamError, SearchLockedError, InstantiationException, JournalError) as exc:
-        print(f"llmzero: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(str(exc), EXIT_REFUSED)
     except AgentUnavailable as exc:
-        print(f"llmzero: error: {exc}\nllmzero: the search state is saved; rerun the same command to resume "
-              f"once the provider answers (or set agent.on_failure=fallback)", file=sys.stderr)
-        sys.exit(3)
+        _fail(f"{exc}\nllmzero: the search state is saved; rerun the same command to resume once the provider "
+              f"answers (or set agent.on_failure=fallback)", EXIT_AGENT)
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename else ""
+        _fail(f"filesystem error: {exc.strerror or exc}{where}\nllmzero: the search state is saved up to the last "
+              f"write that succeeded; free space or fix the permissions, then rerun the same command to resume",
+              EXIT_FILESYSTEM)
     except KeyboardInterrupt:
-        print("llmzero: interrupted; state is saved — rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
+        print(f"llmzero: interrupted; {RESUME_HINT}", file=sys.stderr)
+        sys.exit(EXIT_INTERRUPTED)
     except Terminated:
-        print("llmzero: terminated (SIGTERM); state is saved — rerun the same command to resume", file=sys.stderr)
-        sys.exit(143)
+        print(f"llmzero: terminated (SIGTERM); {RESUME_HINT}", file=sys.stderr)
+        sys.exit(EXIT_TERMINATED)
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)
@@ -64,5 +87,14 @@ def main(cfg: DictConfig) -> None:
     _task(cfg)
 
 
-if __name__ == "__main__":
+def cli() -> None:
+    """The console entry point: our own checks of the command line, then Hydra."""
+    try:
+        preflight(sys.argv[1:])
+    except ConfigError as exc:
+        _fail(str(exc), EXIT_REFUSED)
     main()
+
+
+if __name__ == "__main__":
+    cli()

@@ -6,19 +6,23 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+import yaml
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
 from .agents.heuristic import HeuristicAgent
+from .agents.validation import ProposalError
 from .atomic import write_text_atomic
 from .config.schema import ConfigError, WandbConfig, typed
-from .hparams.space import HParamError, HParamSpace, HParamSpec
+from .hparams.space import HParamError, HParamSpace, HParamSpec, spec_from_mapping
 from .reports.live import make_console, make_display
 from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
 from .reports.writer import ReportWriter
 from .search.engine import SearchEngine, SearchResult
 from .search.observer import SearchObserver
+from .search.planning import plan_rules
 from .search.settings import SearchSettings
 from .state.lock import SearchLock
 from .state.rundir import RunDir
@@ -26,6 +30,7 @@ from .strategy.recipe import phase_lengths
 from .tracking.observer import WandbObserver
 from .tracking.wandb_runs import WandbTracker
 from .tree import Tree
+from .tree.journal import JournalError
 
 # Settings that define *which* search a directory holds; the budget and caps may change on resume.
 IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed")
@@ -41,16 +46,54 @@ def _select(cfg: DictConfig, key: str) -> Any:
     return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
+def read_saved_config(rundir: RunDir) -> DictConfig:
+    """A search directory's config.yaml, or a ConfigError saying why it cannot be used and what to do."""
+    try:
+        saved = OmegaConf.load(rundir.config_file)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, OmegaConfBaseException) as exc:
+        problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"{rundir.config_file} cannot be read ({problem}). {_config_advice(rundir)}") from None
+    if not isinstance(saved, DictConfig) or not isinstance(saved.get("search"), DictConfig):
+        raise ConfigError(f"{rundir.config_file} does not hold a search's settings. {_config_advice(rundir)}")
+    return saved
+
+
+def _config_advice(rundir: RunDir) -> str:
+    return (f"Restore it from a backup; or delete it and rerun the command that started this search with "
+            f"search.dir={rundir.root} (its settings are written again from the command line, the tree is kept); "
+            f"or start a new search with search.dir=<new path>")
+
+
+def _resumable(key: str) -> bool:
+    return any(key == k or key.startswith(k + ".") for k in RESUMABLE_OVERRIDES)
+
+
 def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
-    """search.resume=<dir>: the saved config is authoritative; only budget-like overrides apply."""
+    """search.resume=<dir>: the saved config is authoritative; budget-like overrides apply, and any other
+    override that would change the saved search is refused rather than dropped."""
     rundir = RunDir(Path(cfg.search.resume))
-    if not rundir.config_file.exists():
-        raise ConfigError(f"search.resume={cfg.search.resume!r}: no saved search there ({rundir.config_file} is missing)")
-    saved = OmegaConf.load(rundir.config_file)
+    if not rundir.config_file.is_file():
+        raise ConfigError(f"search.resume={cfg.search.resume!r}: no search there ({rundir.config_file} is missing); "
+                          f"give the directory of an earlier search (it holds config.yaml and tree.json)")
+    saved = read_saved_config(rundir)
+    refused = []
     for parsed in OverridesParser.create().parse_overrides(list(overrides)):
         key = parsed.key_or_group
-        if any(key == k or key.startswith(k + ".") for k in RESUMABLE_OVERRIDES):
+        if key == "search.resume" or key.startswith("hydra"):
+            continue
+        if key == "search.dir":
+            if cfg.search.dir and Path(cfg.search.dir).resolve() != rundir.root.resolve():
+                refused.append(f"search.dir={cfg.search.dir} (search.resume names {rundir.root})")
+        elif _resumable(key):
             OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=True)
+        elif _select(saved, key) != _select(cfg, key):
+            refused.append(f"{key} ({_short(_select(saved, key), 60)} in the saved search, "
+                           f"{_short(_select(cfg, key), 60)} now)")
+    if refused:
+        raise ConfigError(
+            f"search.resume={rundir.root}: these overrides would change the saved search and cannot apply to it: "
+            f"{'; '.join(refused)}. On resume only these may change: {', '.join(RESUMABLE_OVERRIDES)}. "
+            f"Start a new search with search.dir=<new path> to change the others")
     OmegaConf.update(saved, "search.dir", str(rundir.root))
     OmegaConf.update(saved, "search.resume", None)
     return saved
@@ -67,6 +110,22 @@ def check_same_search(saved: DictConfig, cfg: DictConfig, directory: Path) -> No
             )
 
 
+def open_search_dir(cfg: DictConfig, rundir: RunDir) -> tuple[Tree, dict[str, Any]]:
+    """The tree already in the directory (empty for a new search), after checking that it is this search and is
+    whole; a refusal writes nothing."""
+    if rundir.config_file.exists():
+        check_same_search(read_saved_config(rundir), cfg, rundir.root)
+    if not rundir.exists():
+        return Tree(), {}
+    tree, meta = rundir.load_tree()
+    missing = rundir.missing_checkpoints(tree)
+    if missing:
+        more = f" (and {len(missing) - 3} more nodes)" if len(missing) > 3 else ""
+        raise JournalError(f"search directory {rundir.root} is damaged: {'; '.join(missing[:3])}{more}. Restore "
+                           f"those checkpoints from a backup, or start a new search with search.dir=<new path>")
+    return tree, meta
+
+
 def _short(x: Any, n: int = 120) -> str:
     s = repr(x)
     return s if len(s) <= n else s[: n - 3] + "..."
@@ -78,7 +137,8 @@ def build_space(cfg: DictConfig, trainer: Any) -> HParamSpace:
     clash = sorted(set(extra) & set(space.specs))
     if clash:
         raise ConfigError(f"trainer.extra_hparams redefines canonical hyperparameters {clash}; rename them")
-    return space.merged({k: v if isinstance(v, HParamSpec) else HParamSpec(**v) for k, v in extra.items()})
+    return space.merged({k: v if isinstance(v, HParamSpec) else spec_from_mapping(v, f"trainer.extra_hparams.{k}")
+                         for k, v in extra.items()})
 
 
 def root_hparams(cfg: DictConfig, space: HParamSpace) -> dict[str, Any]:
@@ -97,15 +157,23 @@ def make_tracker(cfg: DictConfig, search_id: str, search_dir: Path) -> WandbTrac
     return WandbTracker(typed(WandbConfig, cfg.wandb, "wandb"), search_id, search_dir)
 
 
+def check_root(cfg: DictConfig, space: HParamSpace, trainer: Any, theta0: dict[str, Any]) -> None:
+    """θ0 must make a phase the search can run; otherwise the root would be refused and the search would end
+    having run nothing."""
+    try:
+        plan_rules(space, trainer, cfg.search.max_steps_per_phase).root(theta0)
+    except ProposalError as exc:
+        raise ConfigError(f"the root configuration θ0 cannot run: {exc}") from None
+
+
 def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None,
-               observers: Sequence[SearchObserver] = ()) -> SearchResult:
+               observers: Sequence[SearchObserver] = (), command: Sequence[str] = ()) -> SearchResult:
     """Run (or continue) the search of `cfg` in `search_dir`; `observers` watch it beside the display,
-    the report and W&B (llmzero.search.observer)."""
+    the report and W&B (llmzero.search.observer); `command` (the overrides typed) goes in events.jsonl."""
     console = console or make_console()
     rundir = RunDir(search_dir)
     with SearchLock(search_dir):
-        if rundir.config_file.exists():
-            check_same_search(OmegaConf.load(rundir.config_file), cfg, search_dir)
+        tree, meta = open_search_dir(cfg, rundir)
         # Not recursive: the task and model configs carry their own _target_, which the backend
         # instantiates where it needs them (often in a phase subprocess).
         trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
@@ -114,13 +182,14 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
         settings = SearchSettings.from_config(cfg)
+        check_root(cfg, space, trainer, theta0)
+        # Everything is checked: from here on the directory is ours to write.
+        rundir.remove_orphans()
         write_text_atomic(rundir.config_file, OmegaConf.to_yaml(cfg, resolve=True))
+        rundir.log_event("started", command=list(command), resumed_nodes=len(tree))
         trainer.prepare(console.print)  # e.g. build the builtin model, with its progress, before the live view
-        if rundir.exists():
-            tree, meta = rundir.load_tree()
+        if len(tree):
             console.print(f"resuming search in {search_dir}: {len(tree)} nodes, iteration {tree.iteration}")
-        else:
-            tree, meta = Tree(), {}
         meta.update({"search_id": search_dir.name, "search_dir": str(search_dir), "task": cfg.task.name,
                      "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": cfg.agent.name})
         fallback = None if type(agent) is HeuristicAgent else HeuristicAgent(seed=cfg.search.seed)

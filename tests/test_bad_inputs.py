@@ -11,12 +11,12 @@ import pytest
 from hydra import compose, initialize_config_dir
 from rich.console import Console
 
-from llmzero.agents.base import Proposal
-from llmzero.agents.heuristic import HeuristicAgent
 from llmzero.app import run_search
 from llmzero.config.store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.state.lock import SearchLock
+
+from bad_input_cases import CASES, run_all
 
 
 def llmzero(*args, cwd, timeout=120):
@@ -24,20 +24,27 @@ def llmzero(*args, cwd, timeout=120):
                           cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
-@pytest.mark.parametrize("override, message", [
-    ("+search.budgte=3", "search.budgte is not a setting; did you mean search.budget?"),
-    ("+search.uct.cc=1", "search.uct.cc is not a setting; did you mean search.uct.c?"),
-    ("+cluster.max_concurent=2", "cluster.max_concurent is not a setting; did you mean cluster.max_concurrent?"),
-    ("hparams.learning_rate=1" + "0" * 400, "hyperparameter hparams.learning_rate=1000"),
-    ("hparams.learning_rate=1e400", "hyperparameter hparams.learning_rate=inf is not valid"),
-    ("search.uct.temperature=0", "search.uct.temperature=0.0 is not valid"),
-    ("cluster.poll_interval_s=-1", "cluster.poll_interval_s=-1.0 is not valid"),
-])
-def test_bad_settings_are_one_message_and_exit_2(tmp_path, override, message):
-    r = llmzero(override, f"search.dir={tmp_path / 'run'}", cwd=tmp_path)
-    assert r.returncode == 2, r.stdout[-500:]
-    assert message in r.stderr and "Traceback" not in r.stderr + r.stdout
-    assert not (tmp_path / "run" / "tree.json").exists()  # refused before any phase ran
+@pytest.fixture(scope="module")
+def outcomes(tmp_path_factory):
+    return run_all(tmp_path_factory.mktemp("bad"))
+
+
+@pytest.mark.parametrize("index", range(len(CASES)), ids=[c.name for c in CASES])
+def test_every_bad_input_ends_in_one_clear_message(index, outcomes):
+    case, out = CASES[index], outcomes[index]
+    assert out.code == case.code, out.out[-3000:]
+    assert "Traceback" not in out.out
+    missing = [e for e in case.expect if e not in out.out]
+    assert not missing, (missing, out.out[-3000:])
+    if case.code == 2:
+        assert out.out.count("llmzero: error:") == 1  # one message, not a chain
+        assert not out.ran_phase  # refused before any phase ran
+        assert out.untouched in (None, True)  # a refused run leaves the search it refused as it was, damage included
+
+
+def test_the_table_has_every_kind_of_bad_input():
+    kinds = {c.kind for c in CASES}
+    assert len(CASES) >= 60 and kinds == {"setting", "filesystem", "damaged state", "plug-in agent"}
 
 
 def cfg(*overrides):
@@ -48,33 +55,10 @@ def cfg(*overrides):
                                                         "cluster.poll_interval_s=0.01", *overrides])
 
 
-class RankChanger(HeuristicAgent):
-    """A plug-in agent that changes lora_rank along a path (only allowed from scratch)."""
-
-    def propose(self, ctx):
-        if ctx.parent is None:
-            return super().propose(ctx)
-        return Proposal(changes={"lora_rank": 16}, diagnosis="bigger adapter", rationale="?",
-                        resume_step=max(ctx.parent_checkpoints) if ctx.parent_checkpoints else None)
-
-
-class Crashing(HeuristicAgent):
-    """A plug-in agent with a bug, and one whose observations have the wrong shape."""
-
-    def propose(self, ctx):
-        if ctx.parent is None:
-            return super().propose(ctx)
-        if ctx.node_id % 2:
-            raise ZeroDivisionError("division by zero in my agent")
-        p = super().propose(ctx)
-        p.observations = [{"metric": "kl", "claim": "rose", "unexpected": [1, 2]}, "not even a dict"]
-        return p
-
-
 @pytest.mark.parametrize("agent, note", [("RankChanger", "fallback: plug answered invalidly: changes.lora_rank"),
                                          ("Crashing", "fallback: plug failed: ZeroDivisionError")])
 def test_a_misbehaving_plug_in_agent_is_answered_by_the_fallback(tmp_path, agent, note):
-    res = run_search(cfg(f"agent._target_=test_bad_inputs.{agent}", "agent.name=plug", "search.budget=4"),
+    res = run_search(cfg(f"agent._target_=bad_input_cases.{agent}", "agent.name=plug", "search.budget=4"),
                      tmp_path / "run", Console(file=open(os.devnull, "w")))
     assert len(res.tree) == 4 and all(n.finished for n in res.tree)
     children = [n for n in res.tree if n.parent is not None]

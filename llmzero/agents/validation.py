@@ -46,7 +46,8 @@ def _apply_changes(parent: Mapping[str, Any], changes: Mapping[str, Any], space:
     return out
 
 
-def resolve_max_steps(hparams: Mapping[str, Any], requested: int | None, steps_per_epoch: int, cap: int) -> int:
+def resolve_max_steps(hparams: Mapping[str, Any], requested: int | None, steps_per_epoch: int, cap: int,
+                      key: str = "max_steps") -> int:
     """Phase length: an explicit request, else hparams.max_steps, else epochs × steps per epoch.
 
     A length derived from epochs is clipped to the cap (the epoch budget is a wish, the cap a
@@ -60,7 +61,7 @@ def resolve_max_steps(hparams: Mapping[str, Any], requested: int | None, steps_p
         requested = min(cap, steps_for_epochs(hparams["epochs"], steps_per_epoch))
     if isinstance(requested, bool) or not isinstance(requested, int) or requested < 1 or requested > cap:
         raise ProposalError(
-            f"max_steps={requested!r} is not valid: expected an int in [1, {cap}] (search.max_steps_per_phase)"
+            f"{key}={requested!r} is not valid: expected an int in [1, {cap}] (the cap is search.max_steps_per_phase)"
         )
     return requested
 
@@ -75,16 +76,18 @@ class PlanRules:
     trainer_check: Callable[[dict[str, Any]], list[str]]
 
     def finish(self, hparams: dict[str, Any], requested_steps: int | None, resume_step: int | None,
-               where: str = "") -> ValidatedPlan:
+               where: str = "", steps_key: str = "max_steps") -> ValidatedPlan:
         """Phase length and the trainer's own constraints, common to root, evolve and debug phases."""
-        max_steps = resolve_max_steps(hparams, requested_steps, self.steps_per_epoch(hparams), self.max_steps_cap)
+        max_steps = resolve_max_steps(hparams, requested_steps, self.steps_per_epoch(hparams), self.max_steps_cap,
+                                      steps_key)
         problems = self.trainer_check(hparams)
         if problems:
             raise ProposalError(where + "; ".join(problems))
         return ValidatedPlan(hparams=hparams, resume_step=resume_step, max_steps=max_steps)
 
     def root(self, hparams: Mapping[str, Any]) -> ValidatedPlan:
-        return self.finish(self.space.validate(hparams, where="hparams"), None, None, "root configuration: ")
+        return self.finish(self.space.validate(hparams, where="hparams"), None, None, "root configuration: ",
+                           "hparams.max_steps")
 
 
 def validate_proposal(

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Type, TypeVar
 
@@ -27,7 +28,8 @@ class ConfigError(ValueError):
 
 
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
-    if not ok:
+    # nan passes no comparison but inf passes `> 0`; no setting means anything by an infinite value.
+    if not ok or (isinstance(value, float) and not math.isfinite(value)):
         raise ConfigError(f"{key}={value!r} is not valid: expected {allowed}")
 
 

@@ -41,10 +41,33 @@ class HParamSpec:
     description: str = ""
 
     def __post_init__(self) -> None:
+        """Field errors name the field only (`low=...`); HParamSpace.from_config puts the key in front."""
+        def bad(name: str, allowed: str) -> HParamError:
+            return HParamError(f"{name}={getattr(self, name)!r} is not valid: expected {allowed}")
+
         if self.type not in TYPES:
-            raise HParamError(f"hyperparameter type {self.type!r} is not one of {TYPES}")
+            raise bad("type", f"one of {list(TYPES)}")
         if self.role not in ROLES:
-            raise HParamError(f"hyperparameter role {self.role!r} is not one of {ROLES}")
+            raise bad("role", f"one of {list(ROLES)}")
+        for name in ("log_scale", "fixed_along_path"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
+        for name in ("low", "high"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or not math.isfinite(value)):
+                raise bad(name, "a finite number, or null for no bound")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise bad("low", f"a number ≤ high={self.high!r}")
+        if self.log_scale and (self.low is None or self.low <= 0):
+            raise bad("low", "a number > 0 (log_scale needs a positive lower bound)")
+        if self.choices is not None and (not isinstance(self.choices, tuple) or not self.choices):
+            raise bad("choices", "a non-empty list, or null")
+        if self.default is not None:
+            try:
+                self.coerce("default", self.default)
+            except HParamError as exc:
+                raise HParamError(str(exc).replace("hyperparameter ", "", 1)) from None
 
     def allowed(self) -> str:
         if self.choices is not None:
@@ -53,7 +76,7 @@ class HParamSpec:
             return "true or false"
         lo = "-inf" if self.low is None else _fmt(self.low)
         hi = "+inf" if self.high is None else _fmt(self.high)
-        return f"a {self.type} in [{lo}, {hi}]"
+        return f"{'an' if self.type == 'int' else 'a'} {self.type} in [{lo}, {hi}]"
 
     def coerce(self, key: str, value: Any) -> Any:
         """Return `value` converted to this spec's type, or raise HParamError naming the key."""
@@ -100,6 +123,23 @@ class HParamSpec:
         return out
 
 
+def spec_from_mapping(entry: Any, where: str) -> HParamSpec:
+    """One hyperparameter's entry of a config; an error names `where` and the field."""
+    fields = set(HParamSpec.__dataclass_fields__)
+    if not isinstance(entry, Mapping):
+        raise HParamError(f"{where}={entry!r} is not valid: expected a mapping with keys among {sorted(fields)}")
+    entry = dict(entry)
+    unknown = sorted(set(entry) - fields)
+    if unknown:
+        raise HParamError(f"{where}.{unknown[0]} is not a field of a hyperparameter; allowed: {sorted(fields)}")
+    if isinstance(entry.get("choices"), (list, tuple)):
+        entry["choices"] = tuple(entry["choices"])
+    try:
+        return HParamSpec(**entry)
+    except HParamError as exc:
+        raise HParamError(f"{where}.{exc}") from None
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -114,13 +154,7 @@ class HParamSpace:
     def from_config(cls, raw: Mapping[str, Mapping[str, Any]]) -> "HParamSpace":
         specs = {}
         for key, entry in raw.items():
-            entry = dict(entry)
-            if entry.get("choices") is not None:
-                entry["choices"] = tuple(entry["choices"])
-            try:
-                specs[str(key)] = HParamSpec(**entry)
-            except TypeError as exc:
-                raise HParamError(f"search.space.{key}: {exc}") from None
+            specs[str(key)] = spec_from_mapping(entry, f"search.space.{key}")
         return cls(specs)
 
     def merged(self, extra: Mapping[str, HParamSpec]) -> "HParamSpace":

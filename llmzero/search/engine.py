@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from ..agents.base import Agent, AgentGaveUp
-from ..agents.validation import PlanRules, ProposalError
+from ..agents.validation import ProposalError
 from ..atomic import write_text_atomic, write_yaml_atomic
 from ..hparams.space import HParamSpace
 from ..metrics.store import MetricSeries
@@ -32,7 +32,7 @@ from .agent_plots import render_node_plot, render_overlay
 from .early_stop import StopSchedule, check_running
 from .final_eval import evaluate_final
 from .observer import Observers, RunningPhase, SearchObserver, SearchView
-from .planning import PlanningContext, Unfixable, plan_node
+from .planning import PlanningContext, Unfixable, plan_node, plan_rules
 from .result import SearchResult
 from .selection import Action, select
 from .settings import SearchSettings
@@ -121,8 +121,7 @@ class SearchEngine:
         return None
 
     def _planning_context(self) -> PlanningContext:
-        rules = PlanRules(space=self.space, steps_per_epoch=self.trainer.steps_per_epoch,
-                          max_steps_cap=self.settings.search.max_steps_per_phase, trainer_check=self.trainer.check)
+        rules = plan_rules(self.space, self.trainer, self.settings.search.max_steps_per_phase)
         return PlanningContext(tree=self.tree, rundir=self.rundir, rules=rules, agent=self.agent,
                                fallback=self.fallback, root_hparams=self.root_hparams,
                                budget_left=max(0, budget.iterations_left(self.tree, self.settings.search) - 1))

@@ -18,7 +18,9 @@ from ..agents.fallback import consult
 from ..agents.validation import PlanRules, ValidatedPlan, validate_fix, validate_proposal
 from ..metrics.store import MetricSeries
 from ..state.phase_dir import LOG_FILE, METRICS_FILE, log_tail
+from ..hparams.space import HParamSpace
 from ..state.rundir import RunDir
+from ..trainers.base import TrainerBackend
 from ..tree import Node, NodeKind, Tree
 from .selection import Action
 
@@ -36,6 +38,11 @@ class PlanningContext:
 
 class Unfixable(Exception):
     """The error analyzer gave up on a failed node; no phase is created this round."""
+
+
+def plan_rules(space: HParamSpace, trainer: TrainerBackend, max_steps_cap: int) -> PlanRules:
+    return PlanRules(space=space, steps_per_epoch=trainer.steps_per_epoch, max_steps_cap=max_steps_cap,
+                     trainer_check=trainer.check)
 
 
 def plan_node(action: Action, ctx: PlanningContext) -> Node:
@@ -90,7 +97,7 @@ def _plan_evolve(node_id: int, parent: Node, action: Action, ctx: PlanningContex
                   observations=_checked(proposal.observations, pctx.parent_metrics))
     _record(ctx, node, {"action": action.kind, "parent": parent.id, "scratch": scratch,
                         "parent_checkpoints": pctx.parent_checkpoints, "selection_trace": action.trace},
-            {**proposal.to_dict(), "observations": node.observations})  # with their claim checks
+            {**_answer_dict(proposal), "observations": node.observations})  # with their claim checks
     return node
 
 
@@ -118,7 +125,7 @@ def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext
     node = _child(node_id, failed, NodeKind.DEBUG, got.checked, fix, got, resume_from=failed.resume_from,
                   resume_step=failed.resume_step, global_offset=failed.global_offset, debug_of=failed.id)
     _record(ctx, node, {"action": "debug", "failed": failed.id, "error": failed.error,
-                        "selection_trace": action.trace}, fix.to_dict())
+                        "selection_trace": action.trace}, _answer_dict(fix))
     return node
 
 
@@ -126,8 +133,8 @@ def _child(node_id: int, parent: Node, kind: str, plan: ValidatedPlan, answer: P
            **where: Any) -> Node:
     """CreateChild (Algorithm 1): the validated plan, the agent's explanation, where the weights come from."""
     node = Node(id=node_id, parent=parent.id, kind=kind, hparams=plan.hparams, max_steps=plan.max_steps,
-                diagnosis=answer.diagnosis, rationale=answer.rationale, agent=answer.agent + got.note,
-                cost=got.cost, **where)
+                diagnosis=_text(answer.diagnosis), rationale=_text(answer.rationale),
+                agent=_text(answer.agent, 200) + got.note, cost=got.cost, **where)
     node.changes = node.changes_from(parent.hparams)
     return node
 
@@ -145,6 +152,19 @@ def _checked(observations: list[Any], metrics: MetricSeries) -> list[dict[str, A
             continue
         out.append({**asdict(obs), "check": check.verdict, "check_reason": check.reason})
     return out
+
+
+def _text(value: Any, limit: int = 20_000) -> str:
+    """An agent's free text, as it goes into tree.json: a string of bounded length whatever a plug-in returned."""
+    out = value if isinstance(value, str) else ("" if value is None else repr(value))
+    return out[:limit]
+
+
+def _answer_dict(answer: Proposal | ErrorFix) -> dict[str, Any]:
+    try:
+        return answer.to_dict()
+    except Exception:  # noqa: BLE001 - a plug-in's answer object need not copy; its record must still be written
+        return {"unrecordable_answer": repr(answer)[:20_000]}
 
 
 def _record(ctx: PlanningContext, node: Node, inputs: dict[str, Any], output: dict[str, Any]) -> None:

@@ -6,7 +6,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from .status import NodeStatus, PhaseStatus
+from .status import NodeKind, NodeStatus, PhaseStatus
 
 
 @dataclass
@@ -78,6 +78,23 @@ class Node:
     attempts: int = 0  # times this phase was started (>1 after a crash and resume)
     started_at: float | None = None
     finished_at: float | None = None
+
+    def __post_init__(self) -> None:
+        # A tree.json edited by hand or damaged must fail here, on load, not days later in the loop.
+        def ints(xs: Any) -> bool:
+            return isinstance(xs, list) and all(isinstance(x, int) and not isinstance(x, bool) for x in xs)
+
+        problems = [
+            f"{name}={value!r} (expected {allowed})" for name, value, ok, allowed in (
+                ("id", self.id, ints([self.id]) and self.id >= 0, "an int ≥ 0"),
+                ("parent", self.parent, self.parent is None or ints([self.parent]), "an int or null"),
+                ("kind", self.kind, self.kind in NodeKind.ALL, f"one of {list(NodeKind.ALL)}"),
+                ("status", self.status, self.status in NodeStatus.ALL, f"one of {list(NodeStatus.ALL)}"),
+                ("hparams", self.hparams, isinstance(self.hparams, dict), "a mapping"),
+                ("checkpoints", self.checkpoints, ints(self.checkpoints), "a list of steps"),
+            ) if not ok]
+        if problems:
+            raise ValueError("; ".join(problems))
 
     @property
     def finished(self) -> bool:

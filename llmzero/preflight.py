@@ -1,0 +1,134 @@
+"""Checks of a command line before Hydra acts on it.
+
+Hydra composes the config and creates the run directory before our task function runs, so a typo
+would reach the user as Hydra's own error (exit 1, no suggestion) and a `search.dir` that is a file
+as a traceback. Composing once here with Hydra's compose API (about 0.2 s) lets every such mistake
+end in one llmzero message naming the key, the value and what is allowed. Multirun and Hydra's
+own flags (`-m`, `--cfg`, `--info`, ...) are left to Hydra: a sweep's `a=1,2` is not one config.
+"""
+
+from __future__ import annotations
+
+import difflib
+import tempfile
+from pathlib import Path
+from typing import Sequence
+
+from hydra import compose, initialize_config_dir
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import MissingConfigException, OverrideParseException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .config.schema import ConfigError
+from .config.store import register_configs
+from .paths import conf_dir
+
+# ConfigStore entries that hold a group's schema; listed by Hydra among the options, never chosen by a user.
+SCHEMA_PREFIX = "base_"
+
+
+def preflight(args: Sequence[str]) -> None:
+    """Raise ConfigError for a command line whose config cannot compose or whose directories cannot be used."""
+    if any(a.startswith("-") for a in args):
+        return
+    check_directories(compose_config(list(args)))
+
+
+def compose_config(overrides: list[str]) -> DictConfig:
+    try:
+        return _compose(overrides)
+    except OverrideParseException as exc:
+        reason = exc.message.splitlines()
+        raise ConfigError(f"cannot read the override {exc.override!r}: {reason[-2] if len(reason) > 1 else reason[0]} "
+                          f"(write key=value; grammar: https://hydra.cc/docs/advanced/override_grammar/basic)") from None
+    except MissingConfigException as exc:
+        raise ConfigError(_missing_option(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - Hydra wraps OmegaConf's errors in several exception types
+        raise ConfigError(_explain(exc, overrides)) from None
+
+
+def _compose(overrides: list[str]) -> DictConfig:
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None, job_name="llmzero"):
+        return compose(config_name="config", overrides=overrides, return_hydra_config=True)
+
+
+def _missing_option(exc: MissingConfigException) -> str:
+    missing = exc.missing_cfg_file or ""
+    group, _, name = missing.rpartition("/")
+    options = [o for o in (exc.options or []) if not o.startswith(SCHEMA_PREFIX)]
+    if group and options:
+        return f"{group}={name} is not valid: expected one of {options} (presets in conf/{group}/)"
+    return str(exc).splitlines()[0]
+
+
+def _explain(exc: Exception, overrides: list[str]) -> str:
+    cause = exc.__cause__ if isinstance(exc.__cause__, OmegaConfBaseException) else exc
+    key = getattr(cause, "full_key", None)
+    first = str(cause).splitlines()[0] if str(cause) else type(cause).__name__
+    if not key:
+        return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    typed = _override_text(overrides, key) or key
+    if "not in" in first:  # Hydra's struct check: a key the schema does not have
+        return f"{typed} is not valid: {key} is not a setting{_nearest(overrides, key)}"
+    return f"{typed} is not valid: {first}"
+
+
+def _override_text(overrides: list[str], key: str) -> str | None:
+    typed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if o.key_or_group == key]
+    return typed[-1] if typed else None  # the last one is the one Hydra applies
+
+
+def _nearest(overrides: list[str], key: str) -> str:
+    """The nearest allowed names, read from the config composed without the offending override."""
+    parent, _, leaf = key.rpartition(".")
+    others = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if o.key_or_group != key]
+    try:
+        node = OmegaConf.select(_compose(others), parent) if parent else _compose(others)
+    except Exception:  # noqa: BLE001 - a second mistake; the first one is reported as it is
+        return ""
+    if not isinstance(node, DictConfig):
+        return ""
+    names = [str(k) for k in node.keys() if str(k) != "hydra"]
+    near = difflib.get_close_matches(leaf, names, n=3)
+    where = parent or "the top level"
+    hint = f"; did you mean {' or '.join(f'{parent}.{n}' if parent else n for n in near)}?" if near else ""
+    return f"{hint} (allowed under {where}: {sorted(names)})"
+
+
+# ---- directories --------------------------------------------------------------------------------
+def check_directories(cfg: DictConfig) -> None:
+    resume = cfg.search.resume
+    if resume:
+        where = Path(str(resume))
+        if where.exists() and not where.is_dir():
+            raise ConfigError(f"search.resume={resume} is a file, not a search directory: give the directory of an "
+                              f"earlier search (it holds config.yaml and tree.json)")
+        if not (where / "config.yaml").is_file():
+            raise ConfigError(f"search.resume={resume}: no search there ({where / 'config.yaml'} is missing); give the "
+                              f"directory of an earlier search (it holds config.yaml and tree.json)")
+    key = "search.dir" if cfg.search.dir else ("search.resume" if resume else "hydra.run.dir")
+    problem = unusable_directory(Path(str(cfg.hydra.run.dir)))
+    if problem:
+        raise ConfigError(f"{key}={cfg.hydra.run.dir} cannot hold a search: {problem}; choose another {key}")
+
+
+def unusable_directory(path: Path) -> str | None:
+    """Why `path` cannot be (or become) a writable directory, or None. Hydra creates it next anyway; creating
+    it here, and a file in it, is the one test that also holds for root and for read-only mounts."""
+    path = path.absolute()
+    if path.exists() and not path.is_dir():
+        return f"{path} is a file"
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is a file, so nothing can be created under it"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"{exc.strerror or exc} ({exc.filename or path}): it cannot be written"
+    return None

@@ -1,0 +1,345 @@
+"""The table of bad inputs that tests/bad_input_cases.py runs through the real command line, in process.
+
+Each case is what a user types (or does to a search directory), the exit code it must end with, and
+the words its message must contain: the key and the value, or the file and what is wrong. Kept apart
+from the test so the closing note's table can be printed from the same list (`python
+tests/bad_input_cases.py`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import multiprocessing
+import os
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.singleton import Singleton
+
+from llmzero.agents.base import Proposal
+from llmzero.agents.heuristic import HeuristicAgent
+
+# Fast, quiet, offline: the synthetic trainer without its step delay.
+BASE_ARGS = ["trainer=synthetic", "trainer.step_delay_s=0", "wandb.mode=disabled", "search.display=false",
+             "cluster.poll_interval_s=0.01", "search.budget=3"]
+HUGE = "1" + "0" * 400
+
+
+@dataclass
+class Case:
+    name: str
+    args: list[str]  # {tmp}: a scratch directory of the case; {base}: a copy of a finished 2-node search
+    code: int
+    expect: tuple[str, ...]  # every one must appear in the output
+    damage: Callable[[Path], None] | None = None  # done to {base} before the command
+    plugin: bool = False  # the case runs a search with a plug-in agent defined in tests/bad_input_cases.py
+    kind: str = "setting"
+
+
+def _write(rel: str, text: str | bytes) -> Callable[[Path], None]:
+    def damage(base: Path) -> None:
+        path = base / rel
+        path.write_bytes(text) if isinstance(text, bytes) else path.write_text(text)
+    return damage
+
+
+def _truncate(rel: str, keep: int) -> Callable[[Path], None]:
+    def damage(base: Path) -> None:
+        path = base / rel
+        path.write_bytes(path.read_bytes()[:keep])
+    return damage
+
+
+def _edit_tree(edit: Callable[[dict], None]) -> Callable[[Path], None]:
+    def damage(base: Path) -> None:
+        data = json.loads((base / "tree.json").read_text())
+        edit(data)
+        (base / "tree.json").write_text(json.dumps(data))
+    return damage
+
+
+def _drop_node(data: dict) -> None:
+    data["nodes"] = [n for n in data["nodes"] if n["id"] != 0]
+
+
+def _orphan_parent(data: dict) -> None:
+    data["nodes"][-1]["parent"] = 99
+
+
+def _unknown_status(data: dict) -> None:
+    data["nodes"][0]["status"] = "exploded"
+
+
+def _remove(rel: str) -> Callable[[Path], None]:
+    def damage(base: Path) -> None:
+        target = base / rel
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    return damage
+
+
+def _both(*steps: Callable[[Path], None]) -> Callable[[Path], None]:
+    def damage(base: Path) -> None:
+        for step in steps:
+            step(base)
+    return damage
+
+
+D, F, A = "damaged state", "filesystem", "plug-in agent"
+CASES = [
+    # ---- settings: types, ranges, choices, misspelt keys (with and without +)
+    Case("budget not an int", ["search.budget=abc"], 2, ("search.budget=abc", "Integer")),
+    Case("budget zero", ["search.budget=0"], 2, ("search.budget=0", "≥ 1")),
+    Case("budget negative", ["search.budget=-3"], 2, ("search.budget=-3",)),
+    Case("misspelt key", ["search.budgte=3"], 2, ("search.budgte=3", "did you mean search.budget")),
+    Case("misspelt key with +", ["+search.budgte=3"], 2, ("search.budgte", "did you mean search.budget")),
+    Case("unknown top-level key", ["foo=1"], 2, ("foo=1", "not a setting", "search")),
+    Case("unknown hyperparameter", ["hparams.foo=1"], 2, ("hparams.foo=1", "learning_rate")),
+    Case("unknown hyperparameter with +", ["+hparams.foo=1"], 2, ("hparams", "foo", "learning_rate")),
+    Case("hyperparameter not a number", ["hparams.learning_rate=abc"], 2, ("hparams.learning_rate", "abc")),
+    Case("hyperparameter 1e400", ["hparams.learning_rate=1e400"], 2, ("hparams.learning_rate=inf",)),
+    Case("hyperparameter huge literal", [f"hparams.learning_rate={HUGE}"], 2, ("hparams.learning_rate=1000",)),
+    Case("hyperparameter nan", ["hparams.learning_rate=nan"], 2, ("hparams.learning_rate=nan",)),
+    Case("hyperparameter below range", ["hparams.learning_rate=-1"], 2, ("hparams.learning_rate=-1", "expected")),
+    Case("lora_rank zero", ["hparams.lora_rank=0"], 2, ("hparams.lora_rank=0", "expected an int")),
+    Case("lora_rank fractional", ["hparams.lora_rank=3.5"], 2, ("hparams.lora_rank=3.5",)),
+    Case("batch_size a bool", ["hparams.batch_size=true"], 2, ("hparams.batch_size=True",)),
+    Case("bool hyperparameter a word", ["hparams.norm_adv_by_std=maybe"], 2, ("hparams.norm_adv_by_std='maybe'",)),
+    Case("hyperparameter a list", ["hparams.temperature=[1,2]"], 2, ("hparams.temperature=[1, 2]",)),
+    Case("max_steps beyond the cap", ["hparams.max_steps=500"], 2, ("hparams.max_steps=500", "max_steps_per_phase")),
+    Case("max_steps negative", ["hparams.max_steps=-1"], 2, ("hparams.max_steps=-1",)),
+    Case("uct c negative", ["search.uct.c=-1"], 2, ("search.uct.c=-1.0", "≥ 0")),
+    Case("uct c infinite", ["search.uct.c=inf"], 2, ("search.uct.c=inf",)),
+    Case("uct temperature zero", ["search.uct.temperature=0"], 2, ("search.uct.temperature=0.0",)),
+    Case("uct misspelt", ["search.uct.cc=1"], 2, ("search.uct.cc=1", "did you mean search.uct.c")),
+    Case("uct misspelt with +", ["+search.uct.cc=1"], 2, ("search.uct.cc", "did you mean search.uct.c")),
+    Case("uct given a number", ["search.uct=3"], 2, ("search.uct=3", "UCTParams")),
+    Case("no evolve children", ["search.limits.max_evolve_children=0"], 2, ("search.limits.max_evolve_children=0",)),
+    Case("phase cap zero", ["search.max_steps_per_phase=0"], 2, ("search.max_steps_per_phase=0", "≥ 1")),
+    Case("gpu hours negative", ["search.max_gpu_hours=-1"], 2, ("search.max_gpu_hours=-1",)),
+    Case("agent dollars negative", ["search.max_agent_usd=-1"], 2, ("search.max_agent_usd=-1",)),
+    Case("rho_min above 1", ["search.rho_min=2"], 2, ("search.rho_min=2.0", "[0, 1]")),
+    Case("seed not an int", ["search.seed=abc"], 2, ("search.seed=abc",)),
+    Case("display not a bool", ["search.display=maybe"], 2, ("search.display=maybe",)),
+    Case("stop interval steps zero", ["search.early_stop.interval_steps=0"], 2, ("search.early_stop.interval_steps=0",)),
+    Case("stop min_evals negative", ["search.early_stop.min_evals=-1"], 2, ("search.early_stop.min_evals=-1",)),
+    Case("stop interval seconds negative", ["search.early_stop.interval_s=-5"], 2, ("search.early_stop.interval_s=-5",)),
+    Case("overlay mode unknown", ["search.early_stop.overlays=sometimes"], 2, ("search.early_stop.overlays", "sometimes")),
+    Case("poll interval negative", ["cluster.poll_interval_s=-1"], 2, ("cluster.poll_interval_s=-1.0",)),
+    Case("no concurrent phases", ["cluster.max_concurrent=0"], 2, ("cluster.max_concurrent=0",)),
+    Case("cluster key misspelt with +", ["+cluster.max_concurent=2"], 2, ("cluster.max_concurent", "max_concurrent")),
+    Case("eval_every zero", ["trainer.eval_every=0"], 2, ("trainer.eval_every=0",)),
+    Case("save_every negative", ["trainer.save_every=-1"], 2, ("trainer.save_every=-1",)),
+    Case("wandb mode unknown", ["wandb.mode=cloud"], 2, ("wandb.mode", "cloud")),
+    Case("task that does not exist", ["task=chemcot_typo"], 2, ("task=chemcot_typo", "arithmetic")),
+    Case("model that does not exist", ["model=gpt5"], 2, ("model=gpt5", "tiny")),
+    Case("trainer that does not exist", ["trainer=nope"], 2, ("trainer=nope", "synthetic")),
+    Case("agent that does not exist", ["agent=gpt"], 2, ("agent=gpt", "heuristic")),
+    Case("agent class that does not exist", ["agent._target_=nowhere.Agent"], 2, ("nowhere.Agent",)),
+    Case("space bound below zero on a log scale", ["search.space.learning_rate.low=-1"], 2,
+         ("search.space.learning_rate.low=-1",)),
+    Case("space bound not a number", ["search.space.learning_rate.high=abc"], 2, ("search.space.learning_rate.high='abc'",)),
+    Case("space bounds crossed", ["search.space.kl_coef.low=2"], 2, ("search.space.kl_coef.low=2", "high")),
+    Case("space default out of bounds", ["search.space.learning_rate.default=5"], 2,
+         ("search.space.learning_rate.default=5",)),
+    Case("space field misspelt", ["+search.space.learning_rate.lo=1"], 2, ("search.space.learning_rate.lo", "low")),
+    Case("space type unknown", ["search.space.learning_rate.type=complex"], 2, ("search.space.learning_rate.type='complex'",)),
+    Case("override without a value", ["search.budget"], 2, ("'search.budget'", "key=value")),
+    Case("override that does not parse", ["hparams.learning_rate=[1"], 2, ("hparams.learning_rate=[1",)),
+    # ---- directories
+    Case("search.dir is a file", ["search.dir={tmp}/afile"], 2, ("search.dir=", "afile is a file"), kind=F),
+    Case("search.dir under a file", ["search.dir={tmp}/afile/run"], 2, ("search.dir=", "afile is a file"), kind=F),
+    Case("search.dir cannot be created", ["search.dir=/proc/llmzero-run"], 2, ("search.dir=/proc/llmzero-run",), kind=F),
+    Case("search.resume is a file", ["search.resume={tmp}/afile"], 2, ("search.resume=", "is a file"), kind=F),
+    Case("search.resume does not exist", ["search.resume={tmp}/nowhere"], 2, ("search.resume=", "no search there"), kind=F),
+    Case("search.resume is an empty directory", ["search.resume={tmp}"], 2, ("search.resume=", "config.yaml is missing"),
+         kind=F),
+    # ---- damaged search directories (a copy of a finished search, then rerun or resumed)
+    Case("tree.json garbage", ["search.dir={base}"], 2, ("tree.json", "cp ", "tree.last-good.json"),
+         _write("tree.json", "}{ not json"), kind=D),
+    Case("tree.json truncated", ["search.dir={base}"], 2, ("tree.json", "Expecting"), _truncate("tree.json", 300), kind=D),
+    Case("tree.json empty", ["search.dir={base}"], 2, ("tree.json",), _write("tree.json", ""), kind=D),
+    Case("tree.json a list", ["search.dir={base}"], 2, ("tree.json", "found list"), _write("tree.json", "[]"), kind=D),
+    Case("tree.json not UTF-8", ["search.dir={base}"], 2, ("tree.json", "utf-8"), _write("tree.json", b"\xff\xfe\x00"),
+         kind=D),
+    Case("tree.json from a newer LLMZero", ["search.dir={base}"], 2, ("tree.json", "99", "upgrade"),
+         _edit_tree(lambda d: d.update(llmzero_tree=99)), kind=D),
+    Case("tree.json node missing", ["search.dir={base}"], 2, ("tree.json", "0"), _edit_tree(_drop_node), kind=D),
+    Case("tree.json parent missing", ["search.dir={base}"], 2, ("tree.json", "99"), _edit_tree(_orphan_parent), kind=D),
+    Case("tree.json unknown status", ["search.dir={base}"], 2, ("tree.json", "exploded"), _edit_tree(_unknown_status),
+         kind=D),
+    Case("tree.json and its last good copy damaged", ["search.dir={base}"], 2, ("tree.json", "restore tree.json"),
+         _both(_write("tree.json", "x"), _write("tree.last-good.json", "x")), kind=D),
+    Case("checkpoints listed but gone", ["search.dir={base}"], 2, ("node 1", "checkpoint", "missing"),
+         _remove("nodes/1/checkpoints"), kind=D),
+    Case("config.yaml garbage", ["search.dir={base}"], 2, ("config.yaml", "cannot be read"),
+         _write("config.yaml", "a: [unclosed\n b: }"), kind=D),
+    Case("config.yaml not a mapping", ["search.resume={base}"], 2, ("config.yaml", "does not hold"),
+         _write("config.yaml", "- just\n- a list\n"), kind=D),
+    Case("config.yaml binary", ["search.resume={base}"], 2, ("config.yaml",), _write("config.yaml", b"\x00\xff\xfe"),
+         kind=D),
+    Case("a different search in the directory", ["search.dir={base}", "hparams.learning_rate=0.001"], 2,
+         ("different hparams", "search.resume="), kind=D),
+    Case("resume with a non-resumable override", ["search.resume={base}", "hparams.learning_rate=0.001"], 2,
+         ("hparams.learning_rate", "0.001", "search.budget"), kind=D),
+    Case("resume with a changed UCT constant", ["search.resume={base}", "search.uct.c=2"], 2,
+         ("search.uct.c", "2.0", "may change"), kind=D),
+    Case("resume naming another search.dir", ["search.resume={base}", "search.dir={tmp}/other"], 2,
+         ("search.dir=", "search.resume names"), kind=D),
+    # ---- plug-in agents that misbehave: answered by the fallback, the search goes on (exit 0)
+    Case("agent changes lora_rank", ["agent._target_=bad_input_cases.RankChanger", "agent.name=plug"], 0,
+         ("agent plug answered invalidly", "changes.lora_rank=16"), plugin=True, kind=A),
+    Case("agent raises", ["agent._target_=bad_input_cases.Crashing", "agent.name=plug"], 0,
+         ("agent plug failed: ZeroDivisionError",), plugin=True, kind=A),
+    Case("agent answers nan", ["agent._target_=bad_input_cases.NaNAgent", "agent.name=plug"], 0,
+         ("agent plug answered invalidly", "learning_rate=nan"), plugin=True, kind=A),
+    Case("agent answers None", ["agent._target_=bad_input_cases.NoneAgent", "agent.name=plug"], 0,
+         ("agent plug failed: AttributeError",), plugin=True, kind=A),
+]
+
+
+# ---- plug-in agents that misbehave (agent._target_=bad_input_cases.<name>) ---------------------------
+class RankChanger(HeuristicAgent):
+    """A plug-in agent that changes lora_rank along a path (only allowed from scratch)."""
+
+    def propose(self, ctx):
+        if ctx.parent is None:
+            return super().propose(ctx)
+        return Proposal(changes={"lora_rank": 16}, diagnosis="bigger adapter", rationale="?",
+                        resume_step=max(ctx.parent_checkpoints) if ctx.parent_checkpoints else None)
+
+
+class Crashing(HeuristicAgent):
+    """A plug-in agent with a bug, and one whose observations have the wrong shape."""
+
+    def propose(self, ctx):
+        if ctx.parent is None:
+            return super().propose(ctx)
+        if ctx.node_id % 2:
+            raise ZeroDivisionError("division by zero in my agent")
+        p = super().propose(ctx)
+        p.observations = [{"metric": "kl", "claim": "rose", "unexpected": [1, 2]}, "not even a dict"]
+        return p
+
+
+class NaNAgent(HeuristicAgent):
+    """A plug-in agent whose numbers are not numbers."""
+
+    def propose(self, ctx):
+        p = super().propose(ctx)
+        if ctx.parent is not None:
+            p.changes = {**p.changes, "learning_rate": float("nan")}
+        return p
+
+
+class NoneAgent(HeuristicAgent):
+    """A plug-in agent that forgets to return its answer."""
+
+    def propose(self, ctx):
+        return super().propose(ctx) if ctx.parent is None else None
+
+
+class Outcome:
+    def __init__(self, code: int, out: str):
+        self.code, self.out = code, out
+
+    def message(self) -> str:
+        lines = [ln for ln in self.out.splitlines() if "llmzero: error" in ln or " agent plug " in ln]
+        return lines[0].strip() if lines else (self.out.strip().splitlines() or [""])[-1]
+
+
+def run_cli(args: list[str], cwd: Path) -> Outcome:
+    """`python -m llmzero <args>` in this process (60 subprocesses would take minutes): sys.argv, the cwd,
+    stdout/stderr, the signal handler and Hydra's singletons are put back afterwards."""
+    from llmzero.__main__ import cli
+
+    buf = io.StringIO()
+    saved = (sys.argv, os.getcwd(), signal.getsignal(signal.SIGTERM), logging.raiseExceptions,
+             Singleton.get_state())
+    sys.argv = ["llmzero", *args]
+    os.chdir(cwd)
+    code = 0
+    try:
+        with contextlib.redirect_stdout(buf), contextlib.redirect_stderr(buf):
+            try:
+                cli()
+            except SystemExit as exc:
+                code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    finally:
+        sys.argv, cwd0, handler, logging.raiseExceptions, state = saved
+        os.chdir(cwd0)
+        signal.signal(signal.SIGTERM, handler)
+        GlobalHydra.instance().clear()
+        Singleton.set_state(state)
+    return Outcome(code, buf.getvalue())
+
+
+def prepare(case: Case, tmp: Path, base_source: Path) -> list[str]:
+    (tmp / "afile").write_text("not a directory\n")
+    base = tmp / "base"
+    if any("{base}" in a for a in case.args):
+        shutil.copytree(base_source, base)
+        if case.damage:
+            case.damage(base)
+    args = [a.format(tmp=tmp, base=base) for a in case.args]
+    has_dir = any(a.startswith(("search.dir=", "search.resume=")) for a in args)
+    budget = ["search.budget=2"] if case.plugin else []  # the root and one proposal from the plug-in
+    return [*BASE_ARGS, *budget, *([] if has_dir else [f"search.dir={tmp}/run"]), *args]
+
+
+def make_base(where: Path) -> Path:
+    """A finished two-node search of the synthetic trainer (the root and an evolved child), to damage."""
+    out = run_cli([*BASE_ARGS, "search.budget=2", f"search.dir={where}/search"], where)
+    assert out.code == 0, out.out[-2000:]
+    return where / "search"
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    """Every file's bytes under a directory, but Hydra's job log (opened for appending by any run)."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and p.suffix != ".log"}
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    ran_phase: bool  # the refused command created a search (it must not)
+    untouched: bool | None  # the damaged search it was pointed at is byte for byte as before (None: none)
+
+
+def run_case(index: int, root: str, base_source: str) -> Result:
+    tmp = Path(root) / f"case{index}"
+    tmp.mkdir()
+    args = prepare(CASES[index], tmp, Path(base_source))
+    damaged = tmp / "base"
+    before = _snapshot(damaged) if damaged.exists() else None
+    out = run_cli(args, tmp)
+    return Result(out.code, out.out, (tmp / "run" / "tree.json").exists(),
+                  None if before is None else _snapshot(damaged) == before)
+
+
+def run_all(root: Path, workers: int | None = None) -> list[Result]:
+    """Every case, on every core: each command is in-process in its worker, the workers run side by side."""
+    base = make_base(root)
+    jobs = [(i, str(root), str(base)) for i in range(len(CASES))]
+    with multiprocessing.get_context("spawn").Pool(workers or os.cpu_count() or 2) as pool:
+        return pool.starmap(run_case, jobs, chunksize=1)
+
+
+if __name__ == "__main__":  # the closing note's table
+    import tempfile
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    with tempfile.TemporaryDirectory() as d:
+        print("| # | kind | case | exit | message |\n|---|---|---|---|---|")
+        for i, (case, res) in enumerate(zip(CASES, run_all(Path(d))), 1):
+            msg = Outcome(res.code, res.out).message().replace(f"{d}/case{i - 1}", "…").replace("|", "\\|")
+            print(f"| {i} | {case.kind} | {case.name} | {res.code} | {msg[:300]} |")
