@@ -69,7 +69,10 @@ def _task(cfg: DictConfig) -> None:
         _fail(f"{exc}\nllmzero: the search state is saved; rerun the same command to resume once the provider "
               f"answers (or set agent.on_failure=fallback)", EXIT_AGENT)
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename else ""
+        path = Path(str(exc.filename)) if exc.filename else None
+        if path is not None and path.name.startswith(".") and path.name.endswith(".tmp"):
+            path = path.parent  # an atomic write's temporary file: the directory is what the user knows
+        where = f" (writing in {path})" if path else ""
         _fail(f"filesystem error: {exc.strerror or exc}{where}\nllmzero: the search state is saved up to the last "
               f"write that succeeded; free space or fix the permissions, then rerun the same command to resume",
               EXIT_FILESYSTEM)

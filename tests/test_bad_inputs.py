@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -69,7 +70,9 @@ def test_a_misbehaving_plug_in_agent_is_answered_by_the_fallback(tmp_path, agent
                            for n in odd for o in n.observations)
 
 
-def test_sigterm_saves_the_state_releases_the_lock_and_the_search_resumes(tmp_path):
+@pytest.mark.parametrize("sig, code, words", [(signal.SIGTERM, 143, "terminated (SIGTERM)"),
+                                              (signal.SIGINT, 130, "interrupted")])
+def test_sigterm_and_sigint_save_the_state_release_the_lock_and_the_search_resumes(tmp_path, sig, code, words):
     out = tmp_path / "run"
     args = ["trainer.step_delay_s=0.05", "search.budget=4", f"search.dir={out}"]
     proc = subprocess.Popen([sys.executable, "-m", "llmzero", "trainer=synthetic", "wandb.mode=disabled", *args],
@@ -83,9 +86,9 @@ def test_sigterm_saves_the_state_releases_the_lock_and_the_search_resumes(tmp_pa
             continue
         if any(n["status"] == "running" and n["id"] >= 1 for n in tree["nodes"]):
             break
-    proc.send_signal(signal.SIGTERM)
+    proc.send_signal(sig)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 143 and "terminated (SIGTERM); state is saved" in err and "Traceback" not in err
+    assert proc.returncode == code and f"{words}; state is saved" in err and "Traceback" not in err
     saved = json.loads((out / "tree.json").read_text())
     assert any(n["status"] == "running" for n in saved["nodes"])  # in flight when stopped: relaunched on resume
     assert not (out / "search.owner.json").exists()
@@ -93,4 +96,23 @@ def test_sigterm_saves_the_state_releases_the_lock_and_the_search_resumes(tmp_pa
         pass
     r = llmzero(*args, cwd=tmp_path, timeout=180)
     assert r.returncode == 0 and "resuming search" in r.stdout, r.stderr[-1000:]
+    assert len(json.loads((out / "tree.json").read_text())["nodes"]) == 4
+
+
+@pytest.mark.parametrize("fault, words", [("EROFS", "Read-only file system"), ("ENOSPC", "No space left on device")])
+def test_a_disk_that_turns_read_only_or_full_mid_run_ends_in_one_message_and_the_search_resumes(tmp_path, fault, words):
+    """tests/faulty_disk.py is a FAKE fault (real ones need root-only tricks): after the journal's fourth save every
+    write under the search directory fails with the errno the kernel would give."""
+    out = tmp_path / "run"
+    args = ["trainer=synthetic", "trainer.step_delay_s=0.01", "wandb.mode=disabled", "search.budget=4"]
+    r = subprocess.run([sys.executable, str(Path(__file__).parent / "faulty_disk.py"), fault, "4", str(out), *args],
+                       cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert r.returncode == 4, r.stderr[-2000:]
+    assert f"llmzero: error: filesystem error: {words} (writing in {out}" in r.stderr
+    assert "rerun the same command to resume" in r.stderr and "Traceback" not in r.stderr + r.stdout
+    saved = json.loads((out / "tree.json").read_text())  # the last save that succeeded, whole
+    assert 1 <= len(saved["nodes"]) < 4 and not (out / "search.owner.json").exists()
+    assert not list(out.glob(".*.tmp"))
+    again = llmzero(*args[1:], f"search.dir={out}", cwd=tmp_path, timeout=180)
+    assert again.returncode == 0 and "resuming search" in again.stdout, again.stderr[-2000:]
     assert len(json.loads((out / "tree.json").read_text())["nodes"]) == 4

@@ -188,7 +188,10 @@ def test_provider_down_gives_up_or_stops_the_search_as_configured(server, space,
     with pytest.raises(AgentUnavailable, match="HTTP 529"):
         claude(server, monkeypatch, on_failure="error").propose(proposal_ctx(space, tmp_path, node_id=2))
     assert len(server.requests) == 8  # 1 + max_retries each, never more
-    assert saved_calls(ctx)[0]["verdict"].startswith("provider error")
+    (call,) = saved_calls(ctx)
+    assert call["verdict"].startswith("provider error")
+    assert call["http_attempts"] == 4 and len(call["transient_errors"]) == 4, call  # every attempt, recorded
+    assert all(e.startswith("HTTP 529") for e in call["transient_errors"]), call
 
 
 def test_bad_request_is_not_retried(server, space, tmp_path, monkeypatch):

@@ -150,6 +150,7 @@ class LLMAgent(AgentBase):
                 reply = send_with_retries(self.client, request, self.retry)
             except ProviderError as exc:
                 record.verdict = f"provider error: {exc}"
+                record.http_attempts, record.transient_errors = exc.attempts, exc.errors
                 self._save(calls, record)
                 # A rejected key will not fix itself: stop with the reason rather than fall back all search long.
                 if self.on_failure == "error" or exc.status in (401, 403):

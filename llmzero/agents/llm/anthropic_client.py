@@ -71,9 +71,11 @@ class AnthropicClient:
             msg = self._client.messages.create(**kwargs)
         except err.APIStatusError as exc:
             raise ProviderError(f"{self._after()}HTTP {exc.status_code}: {_message(exc)}",
-                                transient=classify_status(exc.status_code), status=exc.status_code) from exc
+                                transient=classify_status(exc.status_code), status=exc.status_code,
+                                attempts=max(1, self._attempts), errors=self._failures_seen(final=False)) from exc
         except err.APIConnectionError as exc:  # includes timeouts
-            raise ProviderError(f"{self._after()}cannot reach the Anthropic API: {exc}", transient=True) from exc
+            raise ProviderError(f"{self._after()}cannot reach the Anthropic API: {exc}", transient=True,
+                                attempts=max(1, self._attempts), errors=self._failures_seen(final=False)) from exc
         text = "".join(getattr(block, "text", "") for block in msg.content)
         usage = msg.usage
         return ChatReply(
@@ -83,9 +85,10 @@ class AnthropicClient:
             attempts=max(1, self._attempts), errors=self._failures_seen(), latency_s=time.monotonic() - started,
         )
 
-    def _failures_seen(self) -> list[str]:
-        # an attempt that got no response at all (connection refused, timeout) reached no response hook
-        silent = max(0, self._attempts - 1 - len(self._failures))
+    def _failures_seen(self, final: bool = True) -> list[str]:
+        # An attempt that got no response at all (connection refused, timeout) reached no response hook; after a
+        # success the last attempt is the good one, after a failure every attempt failed.
+        silent = max(0, self._attempts - (1 if final else 0) - len(self._failures))
         return self._failures + ["no response (connection error or timeout)"] * silent
 
     def _after(self) -> str:

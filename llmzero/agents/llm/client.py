@@ -63,11 +63,14 @@ class LLMClient(Protocol):
 
 
 class ProviderError(RuntimeError):
-    def __init__(self, message: str, *, transient: bool, status: int | None = None, retry_after: float | None = None):
+    def __init__(self, message: str, *, transient: bool, status: int | None = None, retry_after: float | None = None,
+                 attempts: int = 1, errors: list[str] | None = None):
         super().__init__(message)
         self.transient = transient
         self.status = status
         self.retry_after = retry_after
+        self.attempts = attempts  # HTTP requests made before giving up, for the call record
+        self.errors = list(errors or [])
 
 
 def backoff_delay(policy: RetryPolicy, attempt: int, retry_after: float | None,
@@ -94,7 +97,7 @@ def send_with_retries(client: LLMClient, request: ChatRequest, policy: RetryPoli
             if not exc.transient or attempt == policy.max_retries:
                 raise ProviderError(
                     f"{client.provider} call failed after {attempt + 1} attempt(s): {exc}",
-                    transient=exc.transient, status=exc.status) from exc
+                    transient=exc.transient, status=exc.status, attempts=attempt + 1, errors=errors) from exc
             sleep(backoff_delay(policy, attempt, exc.retry_after))
             continue
         reply.attempts = attempt + 1
