@@ -1,6 +1,6 @@
 """`python -m llmzero [overrides]`: run (or resume) an adaptive-strategy search.
 
-Exit codes: 0 done; 2 a setting or the search directory is refused (before anything runs);
+Exit codes: 0 done; 1 an unexpected error (a bug: its traceback is saved to a file); 2 a setting or the search directory is refused (before anything runs);
 3 the agent provider is unavailable; 4 a filesystem error (no space, read-only, permissions)
 ended the search; 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). In every case but 0 the
 state is saved as far as the filesystem allowed, and rerunning the same command resumes.
@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 import signal
 import sys
+import tempfile
+import time
+import traceback
 from pathlib import Path
 
 import hydra
@@ -24,7 +27,7 @@ from .preflight import preflight
 
 register_configs()
 
-EXIT_REFUSED, EXIT_AGENT, EXIT_FILESYSTEM, EXIT_INTERRUPTED, EXIT_TERMINATED = 2, 3, 4, 130, 143
+EXIT_BUG, EXIT_REFUSED, EXIT_AGENT, EXIT_FILESYSTEM, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 3, 4, 130, 143
 RESUME_HINT = "state is saved — rerun the same command to resume"
 
 
@@ -52,6 +55,7 @@ def _task(cfg: DictConfig) -> None:
     from .tree.journal import JournalError
 
     signal.signal(signal.SIGTERM, _on_sigterm)
+    search_dir: Path | None = None
     # A handler that cannot write (Hydra's job log on a full or read-only disk) must not print a traceback.
     logging.raiseExceptions = False
     try:
@@ -59,11 +63,13 @@ def _task(cfg: DictConfig) -> None:
         command = list(hc.overrides.task)
         if cfg.search.resume:
             cfg = load_resumed_config(cfg, command)
-            search_dir = Path(cfg.search.dir)
+            search_dir = Path(cfg.search.dir).resolve()
         else:
-            search_dir = Path(cfg.search.dir) if cfg.search.dir else Path(hc.runtime.output_dir)
-        run_search(cfg, search_dir.resolve(), command=command)
-    except (ConfigError, HParamError, SearchLockedError, InstantiationException, JournalError) as exc:
+            search_dir = (Path(cfg.search.dir) if cfg.search.dir else Path(hc.runtime.output_dir)).resolve()
+        run_search(cfg, search_dir, command=command)
+    except InstantiationException as exc:  # a backend refused its options: its own message, without Hydra's frame
+        _fail(str(exc.__cause__) if isinstance(exc.__cause__, ValueError) else str(exc), EXIT_REFUSED)
+    except (ConfigError, HParamError, SearchLockedError, JournalError) as exc:
         _fail(str(exc), EXIT_REFUSED)
     except AgentUnavailable as exc:
         _fail(f"{exc}\nllmzero: the search state is saved; rerun the same command to resume once the provider "
@@ -82,6 +88,22 @@ def _task(cfg: DictConfig) -> None:
     except Terminated:
         print(f"llmzero: terminated (SIGTERM); {RESUME_HINT}", file=sys.stderr)
         sys.exit(EXIT_TERMINATED)
+    except Exception as exc:  # noqa: BLE001 - a bug (ours or a plug-in's): one message, the traceback kept
+        saved = _save_traceback(search_dir)
+        _fail(f"unexpected {type(exc).__name__}: {exc}\nllmzero: the search state is saved; the traceback is in "
+              f"{saved} (attach it to a bug report); rerun the same command to resume", EXIT_BUG)
+
+
+def _save_traceback(search_dir: Path | None) -> str:
+    text = traceback.format_exc()
+    for where in ([search_dir] if search_dir else []) + [Path(tempfile.gettempdir())]:
+        try:
+            path = where / f"llmzero-crash-{time.strftime('%Y%m%d-%H%M%S')}.txt"
+            path.write_text(text, encoding="utf-8")
+            return str(path)
+        except OSError:
+            continue
+    return "(nowhere: no directory could be written)"
 
 
 @hydra.main(config_path=str(conf_dir()), config_name="config", version_base=None)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import pkgutil
 from pathlib import Path
 from typing import Any, Sequence
 
-from hydra.core.override_parser.overrides_parser import OverridesParser
 import yaml
+from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -15,7 +16,8 @@ from rich.console import Console
 from .agents.heuristic import HeuristicAgent
 from .agents.validation import ProposalError
 from .atomic import write_text_atomic
-from .config.schema import ConfigError, WandbConfig, typed
+from .config.schema import (AgentConfig, ConfigError, ModelConfig, TaskConfig, TrainerConfig, WandbConfig,
+                            check_section, typed)
 from .hparams.space import HParamError, HParamSpace, HParamSpec, spec_from_mapping
 from .reports.live import make_console, make_display
 from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
@@ -36,7 +38,8 @@ from .tree.journal import JournalError
 IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed")
 RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
                        "search.early_stop", "cluster.poll_interval_s", "wandb")
-
+# The backend sections, each checked by its schema before anything is built from it.
+SECTIONS = {"task": TaskConfig, "model": ModelConfig, "trainer": TrainerConfig, "agent": AgentConfig}
 
 __all__ = ["ConfigError", "run_search"]
 
@@ -157,6 +160,22 @@ def make_tracker(cfg: DictConfig, search_id: str, search_dir: Path) -> WandbTrac
     return WandbTracker(typed(WandbConfig, cfg.wandb, "wandb"), search_id, search_dir)
 
 
+def check_target(section: Any, where: str) -> None:
+    """A section's `_target_` must import before anything is built from it (the task's is built by the backend,
+    often in a phase subprocess, where a typo would surface days later)."""
+    target = section.get("_target_") if isinstance(section, (dict, DictConfig)) else None
+    if target is None:
+        return
+    try:
+        found = pkgutil.resolve_name(str(target))
+        reason = "" if callable(found) else f"it is a {type(found).__name__}, which cannot be called"
+    except Exception as exc:  # noqa: BLE001 - ImportError, AttributeError or ValueError, by what is wrong
+        reason = f"{type(exc).__name__}: {exc}"
+    if reason:
+        raise ConfigError(f"{where}._target_={target!r} is not valid: expected an importable class as "
+                          f"package.module.Class ({reason})")
+
+
 def check_root(cfg: DictConfig, space: HParamSpace, trainer: Any, theta0: dict[str, Any]) -> None:
     """θ0 must make a phase the search can run; otherwise the root would be refused and the search would end
     having run nothing."""
@@ -174,6 +193,9 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
     rundir = RunDir(search_dir)
     with SearchLock(search_dir):
         tree, meta = open_search_dir(cfg, rundir)
+        for where, base in SECTIONS.items():
+            check_section(cfg[where], base, where)
+            check_target(cfg[where], where)
         # Not recursive: the task and model configs carry their own _target_, which the backend
         # instantiates where it needs them (often in a phase subprocess).
         trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),

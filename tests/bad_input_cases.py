@@ -26,6 +26,7 @@ from hydra.core.singleton import Singleton
 
 from llmzero.agents.base import Proposal
 from llmzero.agents.heuristic import HeuristicAgent
+from llmzero.trainers.synthetic import SyntheticTrainer
 
 # Fast, quiet, offline: the synthetic trainer without its step delay.
 BASE_ARGS = ["trainer=synthetic", "trainer.step_delay_s=0", "wandb.mode=disabled", "search.display=false",
@@ -202,6 +203,22 @@ CASES = [
          ("agent plug answered invalidly", "learning_rate=nan"), plugin=True, kind=A),
     Case("agent answers None", ["agent._target_=bad_input_cases.NoneAgent", "agent.name=plug"], 0,
          ("agent plug failed: AttributeError",), plugin=True, kind=A),
+    # ---- backend sections: their own schema, their _target_
+    Case("task without training prompts", ["task.train_size=0"], 2, ("task.train_size=0", "≥ 1")),
+    Case("task without validation prompts", ["task.val_size=0"], 2, ("task.val_size=0",)),
+    Case("task without a name", ["task.name="], 2, ("task.name=''",)),
+    Case("model size negative", ["model.params_b=-1"], 2, ("model.params_b=-1.0",)),
+    Case("simulator delay negative", ["trainer.step_delay_s=-1"], 2, ("trainer.step_delay_s=-1.0",)),
+    Case("simulator noise negative", ["trainer.noise=-1"], 2, ("trainer.noise=-1.0",)),
+    Case("simulator memory zero", ["trainer.memory_budget=0"], 2, ("trainer.memory_budget=0.0",)),
+    Case("LLM agent failure mode unknown", ["agent=litellm", "agent.on_failure=retry"], 2, ("agent.on_failure='retry'",)),
+    Case("LLM agent max_tokens zero", ["agent=claude", "agent.max_tokens=0"], 2, ("agent.max_tokens=0",)),
+    Case("LLM agent temperature 5", ["agent=claude", "agent.temperature=5"], 2, ("agent.temperature=5.0", "[0, 2]")),
+    Case("trainer class misspelt", ["trainer._target_=llmzero.trainers.synthetic.Synthetic"], 2,
+         ("trainer._target_='llmzero.trainers.synthetic.Synthetic'", "no attribute")),
+    Case("task target a module", ["task._target_=os.path"], 2, ("task._target_='os.path'", "module")),
+    Case("trainer with a bug", ["trainer._target_=bad_input_cases.BuggyTrainer"], 1,
+         ("unexpected ZeroDivisionError", "llmzero-crash-", "rerun the same command"), kind="plug-in backend"),
 ]
 
 
@@ -244,6 +261,13 @@ class NoneAgent(HeuristicAgent):
 
     def propose(self, ctx):
         return super().propose(ctx) if ctx.parent is None else None
+
+
+class BuggyTrainer(SyntheticTrainer):
+    """A plug-in trainer with a bug the search cannot foresee: one message and a saved traceback, not a crash."""
+
+    def steps_per_epoch(self, hparams):
+        return 1 // 0
 
 
 class Outcome:

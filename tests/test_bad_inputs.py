@@ -45,7 +45,7 @@ def test_every_bad_input_ends_in_one_clear_message(index, outcomes):
 
 def test_the_table_has_every_kind_of_bad_input():
     kinds = {c.kind for c in CASES}
-    assert len(CASES) >= 60 and kinds == {"setting", "filesystem", "damaged state", "plug-in agent"}
+    assert len(CASES) >= 60 and kinds == {"setting", "filesystem", "damaged state", "plug-in agent", "plug-in backend"}
 
 
 def cfg(*overrides):
@@ -116,3 +116,39 @@ def test_a_disk_that_turns_read_only_or_full_mid_run_ends_in_one_message_and_the
     again = llmzero(*args[1:], f"search.dir={out}", cwd=tmp_path, timeout=180)
     assert again.returncode == 0 and "resuming search" in again.stdout, again.stderr[-2000:]
     assert len(json.loads((out / "tree.json").read_text())["nodes"]) == 4
+
+
+@pytest.fixture
+def small_search(tmp_path):
+    out = tmp_path / "run"
+    r = llmzero("trainer.step_delay_s=0", "search.budget=2", "search.display=false", f"search.dir={out}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    return out
+
+
+def _files(root):
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file() and p.suffix != ".log"}
+
+
+def test_a_second_command_on_a_busy_search_is_refused_and_changes_nothing_there(small_search, tmp_path):
+    with SearchLock(small_search):  # this test process stands for the running search (its owner file included)
+        before = _files(small_search)
+        r = llmzero("trainer.step_delay_s=0", "search.budget=5", f"search.dir={small_search}", cwd=tmp_path)
+        after = _files(small_search)
+    assert r.returncode == 2 and f"search directory {small_search} is in use by process {os.getpid()}" in r.stderr
+    assert after == before and not (small_search / ".hydra").exists()
+
+
+def test_the_last_good_copy_restores_a_damaged_journal_and_orphan_temporary_files_are_removed(small_search, tmp_path):
+    (small_search / "tree.json").write_text('{"llmzero_tree": 1, "nodes": [')  # cut short
+    (small_search / ".tree.json.k3j2_x.tmp").write_text("left by a kill -9")
+    args = ("trainer.step_delay_s=0", "search.budget=3", f"search.dir={small_search}")
+    r = llmzero(*args, cwd=tmp_path)
+    assert r.returncode == 2
+    restore = r.stderr.split("restore it with `")[1].split("`")[0]
+    assert restore == f"cp {small_search / 'tree.last-good.json'} {small_search / 'tree.json'}"
+    subprocess.run(restore.split(), check=True)
+    r = llmzero(*args, cwd=tmp_path)
+    assert r.returncode == 0 and "resuming search" in r.stdout, r.stderr[-2000:]
+    assert len(json.loads((small_search / "tree.json").read_text())["nodes"]) == 3
+    assert not list(small_search.glob(".*.tmp"))

@@ -212,7 +212,7 @@ def test_missing_api_key_is_a_clear_error(monkeypatch):
     monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
     with pytest.raises(AgentConfigError, match="environment variable ANTHROPIC_API_KEY"):
         ClaudeAgent()
-    with pytest.raises(AgentConfigError, match="agent.on_failure='retry'"):
+    with pytest.raises(ValueError, match="agent.on_failure='retry' is not valid"):
         LiteLLMAgent(model="ollama/qwen3:8b", api_base="http://127.0.0.1:11434", on_failure="retry")
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     with pytest.raises(AgentConfigError, match="litellm needs OPENAI_API_KEY"):

@@ -112,7 +112,7 @@ def test_check_reports_backend_constraints():
     (msg,) = TRLTrainer(task=TASK, model=MODEL).check({**HP, "batch_size": 512})
     assert "batch_size=512 is larger than the training split (256 prompts)" in msg
     assert TRLTrainer(task=TASK, model=MODEL).check({**HP, "temperature": 0.0})[0].startswith("temperature=0.0")
-    with pytest.raises(ValueError, match="trainer.loss_type='sapo' is not supported"):
+    with pytest.raises(ValueError, match=r"trainer.loss_type='sapo' is not valid: expected one of \['dapo'"):
         TRLTrainer(task=TASK, model=MODEL, loss_type="sapo")
     with pytest.raises(ValueError, match="not GRPOConfig fields"):
         TRLTrainer(task=TASK, model=MODEL, extra_hparams={"no_such_knob": {"type": "float", "default": 1.0}})

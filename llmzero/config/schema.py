@@ -21,6 +21,10 @@ from omegaconf import MISSING, DictConfig, OmegaConf
 
 T = TypeVar("T")
 OVERLAY_MODES = ("auto", "every_check", "off")
+LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo")  # those for which TRL 1.16 logs clip_ratio/region_mean
+DTYPES = ("auto", "float32", "bfloat16", "float16")
+ON_FAILURE = ("fallback", "error")
+ROLES = ("proposer", "stopper", "analyzer")  # the three agent roles (paper §3.4-3.5)
 
 
 class ConfigError(ValueError):
@@ -61,6 +65,18 @@ def typed(schema: Type[T], node: Any, where: str = "") -> T:
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
+def check_section(node: Any, base: type, where: str) -> None:
+    """Run the checks of a config section whose schema its preset chooses (`base` or a subclass of it, for a
+    richer backend). A resumed search's config.yaml is plain YAML: its keys that `base` knows are checked."""
+    schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
+    if isinstance(schema, type) and dataclasses.is_dataclass(schema) and issubclass(schema, base):
+        typed(schema, node, where)
+        return
+    known = {f.name for f in dataclasses.fields(base)}
+    items = node.items() if isinstance(node, (dict, DictConfig)) else []
+    typed(base, {k: v for k, v in items if k in known}, where)
+
+
 @dataclass
 class TaskConfig:
     _target_: str = MISSING  # the Task class (llmzero/tasks/base.py)
@@ -73,6 +89,12 @@ class TaskConfig:
     seed: int = 0
     hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of the root configuration θ0
 
+    def __post_init__(self) -> None:
+        _require(bool(self.name), "task.name", self.name, "a non-empty name (it names the search directory)")
+        _require(self.train_size >= 1, "task.train_size", self.train_size, "an int ≥ 1 (prompts)")
+        _require(self.val_size >= 1, "task.val_size", self.val_size, "an int ≥ 1 (the search ranks phases on it)")
+        _require(self.test_size >= 0, "task.test_size", self.test_size, "an int ≥ 0")
+
 
 @dataclass
 class ModelConfig:
@@ -81,6 +103,11 @@ class ModelConfig:
     params_b: float = 0.0  # size in billions, for cost reporting and the simulator
     hparams: Dict[str, Any] = field(default_factory=dict)
     build: Dict[str, Any] = field(default_factory=dict)  # builder options of a builtin: model (llmzero/models/tiny.py)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.name), "model.name", self.name, "a non-empty name (it names the search directory)")
+        _require(bool(self.path), "model.path", self.path, "a Hugging Face id, a local directory or builtin:<name>")
+        _require(self.params_b >= 0, "model.params_b", self.params_b, "a float ≥ 0 (billions of parameters)")
 
 
 @dataclass
@@ -92,6 +119,11 @@ class TrainerConfig:
     extra_hparams: Dict[str, Any] = field(default_factory=dict)  # pass-through keys: name -> spec
     hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of θ0 this backend needs (after task, model)
 
+    def __post_init__(self) -> None:
+        _require(bool(self.name), "trainer.name", self.name, "a non-empty name (it names the search directory)")
+        _require(self.eval_every >= 1, "trainer.eval_every", self.eval_every, "an int ≥ 1 (steps)")
+        _require(self.save_every >= 1, "trainer.save_every", self.save_every, "an int ≥ 1 (steps)")
+
 
 @dataclass
 class SyntheticTrainerConfig(TrainerConfig):
@@ -101,6 +133,12 @@ class SyntheticTrainerConfig(TrainerConfig):
     memory_budget: float = 2.0e6  # simulated accelerator memory in (batch × rollouts × response_length) units
     noise: float = 0.01  # std of the validation-score noise
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.step_delay_s >= 0, "trainer.step_delay_s", self.step_delay_s, "a float ≥ 0 (seconds)")
+        _require(self.memory_budget > 0, "trainer.memory_budget", self.memory_budget, "a float > 0")
+        _require(self.noise >= 0, "trainer.noise", self.noise, "a float ≥ 0")
 
 
 @dataclass
@@ -120,6 +158,22 @@ class TRLTrainerConfig(TrainerConfig):
     device: str = "auto"  # auto = cuda when available, else cpu
     dtype: str = "auto"  # auto = bfloat16 on a GPU that supports it, else float32
     eval_timeout_s: Optional[float] = None  # limit for one evaluate() subprocess
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        _require(self.loss_type in LOSS_TYPES, "trainer.loss_type", self.loss_type, f"one of {list(LOSS_TYPES)}")
+        _require(self.micro_batch_size >= 0, "trainer.micro_batch_size", self.micro_batch_size,
+                 "an int ≥ 0 (0 = the whole step)")
+        _require(self.torch_threads >= 0, "trainer.torch_threads", self.torch_threads, "an int ≥ 0 (0 = torch's default)")
+        _require(self.log_every >= 1, "trainer.log_every", self.log_every, "an int ≥ 1 (steps)")
+        _require(self.eval_max_new_tokens is None or self.eval_max_new_tokens >= 1, "trainer.eval_max_new_tokens",
+                 self.eval_max_new_tokens, "null or an int ≥ 1")
+        _require(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "an int ≥ 1")
+        _require(self.device == "auto" or self.device == "cpu" or self.device.split(":")[0] in ("cuda", "mps"),
+                 "trainer.device", self.device, "auto, cpu, cuda, cuda:<index> or mps")
+        _require(self.dtype in DTYPES, "trainer.dtype", self.dtype, f"one of {list(DTYPES)}")
+        _require(self.eval_timeout_s is None or self.eval_timeout_s > 0, "trainer.eval_timeout_s",
+                 self.eval_timeout_s, "null (no limit) or a float > 0 (seconds)")
 
 
 @dataclass
@@ -141,6 +195,12 @@ class RetryConfig:
     backoff_s: float = 2.0  # first wait, doubled each retry; a retry-after header wins
     max_backoff_s: float = 60.0
 
+    def __post_init__(self) -> None:
+        _require(self.max_retries >= 0, "agent.retry.max_retries", self.max_retries, "an int ≥ 0")
+        _require(self.backoff_s >= 0, "agent.retry.backoff_s", self.backoff_s, "a float ≥ 0 (seconds)")
+        _require(self.max_backoff_s >= self.backoff_s, "agent.retry.max_backoff_s", self.max_backoff_s,
+                 f"a float ≥ agent.retry.backoff_s={self.backoff_s}")
+
 
 @dataclass
 class LLMAgentConfig(AgentConfig):
@@ -157,6 +217,18 @@ class LLMAgentConfig(AgentConfig):
     prompts_dir: Optional[str] = None  # default: the packaged prompts/
     prices: Dict[str, Any] = field(default_factory=dict)  # model -> {input, output, cache_read, cache_write} $/Mtok
     retry: RetryConfig = field(default_factory=RetryConfig)
+
+    def __post_init__(self) -> None:
+        _require(bool(self.model), "agent.model", self.model, "a model name")
+        _require(self.max_reasks >= 0, "agent.max_reasks", self.max_reasks, "an int ≥ 0")
+        _require(self.max_tokens >= 1, "agent.max_tokens", self.max_tokens, "an int ≥ 1")
+        _require(self.temperature is None or 0 <= self.temperature <= 2, "agent.temperature", self.temperature,
+                 "null (the provider's default) or a float in [0, 2]")
+        _require(self.timeout_s > 0, "agent.timeout_s", self.timeout_s, "a float > 0 (seconds)")
+        _require(self.max_images >= 0, "agent.max_images", self.max_images, "an int ≥ 0")
+        _require(self.on_failure in ON_FAILURE, "agent.on_failure", self.on_failure, f"one of {list(ON_FAILURE)}")
+        unknown = sorted(set(self.role_models) - set(ROLES))
+        _require(not unknown, "agent.role_models", self.role_models, f"keys among {list(ROLES)}")
 
 
 @dataclass

@@ -25,9 +25,6 @@ from .calls import CallLog, CallRecord
 from .client import ChatReply, ChatRequest, LLMClient, ProviderError, Turn, send_with_retries
 from .prompts import PromptBook, RenderedPrompt
 
-ROLES = ("proposer", "stopper", "analyzer")
-ON_FAILURE = ("fallback", "error")
-
 
 class AgentConfigError(ValueError):
     """Bad agent settings or a missing API key; the message names the setting and what is allowed."""
@@ -68,13 +65,7 @@ class LLMAgent(AgentBase):
     """The three roles over any LLMClient; its options are the agent config (llmzero/config/schema.py)."""
 
     def __init__(self, client: LLMClient, opts: LLMAgentConfig, secrets: tuple[str, ...] = ()):
-        if opts.on_failure not in ON_FAILURE:
-            raise AgentConfigError(f"agent.on_failure={opts.on_failure!r} is not valid: expected one of {list(ON_FAILURE)}")
-        unknown = sorted(set(opts.role_models or {}) - set(ROLES))
-        if unknown:
-            raise AgentConfigError(f"agent.role_models has unknown role(s) {unknown}: expected keys among {list(ROLES)}")
-        if opts.max_reasks < 0:
-            raise AgentConfigError(f"agent.max_reasks={opts.max_reasks} is not valid: expected an int ≥ 0")
+        # opts checked its own values when it was built (LLMAgentConfig.__post_init__)
         self.client = client
         self.name = opts.name
         self.model = opts.model

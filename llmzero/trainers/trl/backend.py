@@ -29,7 +29,7 @@ from ...hparams.steps import steps_per_epoch
 from ...state.phase_dir import prepare_for_start
 from ..base import EvalRequest, PhaseSpec, TrainerBase, require_hparams
 from ..subprocess_phase import SubprocessPhase
-from .config_map import LOSS_TYPES, MANAGED_FIELDS, problems
+from .config_map import MANAGED_FIELDS, problems
 
 PHASE_CONFIG = "phase_config.json"
 
@@ -62,11 +62,6 @@ class TRLTrainer(TrainerBase):
         # evaluation processes rebuild the same dataclass from options().
         self.opts = opts = TRLTrainerConfig(**_plain(options))
         self.name = opts.name
-        if opts.loss_type not in LOSS_TYPES:
-            raise ValueError(f"trainer.loss_type={opts.loss_type!r} is not supported; allowed: {list(LOSS_TYPES)}")
-        if int(opts.micro_batch_size) < 0:
-            raise ValueError(f"trainer.micro_batch_size={opts.micro_batch_size} is not allowed: expected 0 (the whole "
-                             "step in one pass) or a positive number of completions")
         self.task = dict(_plain(task) or {})
         self.model = dict(_plain(model) or {})
         self._extra = dict(_plain(opts.extra_hparams) or {})
@@ -92,7 +87,7 @@ class TRLTrainer(TrainerBase):
         return int(self.task["train_size"])
 
     def check(self, hparams: dict[str, Any]) -> list[str]:
-        return problems(hparams, micro_batch_size=self.opts.micro_batch_size, loss_type=self.opts.loss_type,
+        return problems(hparams, micro_batch_size=self.opts.micro_batch_size,
                         train_size=self.train_size())
 
     def steps_per_epoch(self, hparams: dict[str, Any]) -> int:

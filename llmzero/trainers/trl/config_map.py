@@ -57,9 +57,6 @@ _LOSS_TYPE, _MICRO = TRLTrainerConfig.loss_type, TRLTrainerConfig.micro_batch_si
 USED = ("learning_rate", "kl_coef", "temperature", "clip_ratio_low", "clip_ratio_high", "grad_clip", "entropy_coef",
         "batch_size", "rollouts", "response_length", "norm_adv_by_std", "lora_rank")
 
-# Loss types for which TRL 1.16 logs clip_ratio/region_mean (the canonical clip_ratio).
-LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo")
-
 # GRPOConfig fields this module sets itself; a pass-through hyperparameter may not override them.
 MANAGED_FIELDS = frozenset({
     "learning_rate", "beta", "temperature", "num_generations", "epsilon", "epsilon_high", "max_grad_norm",
@@ -78,7 +75,7 @@ def micro_batch(hp: Mapping[str, Any], micro_batch_size: int) -> int:
     return n if m <= 0 or m >= n else m
 
 
-def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = _MICRO, loss_type: str = _LOSS_TYPE,
+def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = _MICRO,
              train_size: int | None = None) -> list[str]:
     """Constraints of the TRL backend; each message names the key, the value and what is allowed."""
     hp = hparams
@@ -107,8 +104,6 @@ def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = _MICRO, loss
     if train_size is not None and bs > int(train_size):
         out.append(f"batch_size={bs} is larger than the training split ({train_size} prompts); TRL drops an "
                    f"incomplete last batch, so no step could run; allowed: batch_size <= {train_size}")
-    if loss_type not in LOSS_TYPES:
-        out.append(f"trainer.loss_type={loss_type!r} is not supported by the TRL backend; allowed: {list(LOSS_TYPES)}")
     rl = hp["response_length"]
     if not isinstance(rl, int) or isinstance(rl, bool) or rl < 1:
         out.append(f"response_length={rl!r} is not allowed: expected an integer >= 1 tokens")
@@ -134,7 +129,7 @@ def grpo_kwargs(hparams: Mapping[str, Any], *, max_steps: int, output_dir: str, 
     Raises ValueError listing every problem when the hyperparameters cannot be mapped.
     """
     hp = hparams
-    bad = problems(hp, micro_batch_size=micro_batch_size, loss_type=loss_type)
+    bad = problems(hp, micro_batch_size=micro_batch_size)
     if int(max_steps) < 1:
         bad.append(f"max_steps={max_steps!r} is not allowed: a phase needs at least 1 optimizer step")
     clash = sorted(set(passthrough or {}) & MANAGED_FIELDS)
