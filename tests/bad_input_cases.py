@@ -211,7 +211,7 @@ CASES = [
     Case("simulator delay negative", ["trainer.step_delay_s=-1"], 2, ("trainer.step_delay_s=-1.0",)),
     Case("simulator noise negative", ["trainer.noise=-1"], 2, ("trainer.noise=-1.0",)),
     Case("simulator memory zero", ["trainer.memory_budget=0"], 2, ("trainer.memory_budget=0.0",)),
-    Case("LLM agent failure mode unknown", ["agent=litellm", "agent.on_failure=retry"], 2, ("agent.on_failure='retry'",)),
+    Case("LLM agent failure mode unknown", ["agent=litellm", "agent.on_failure=retry"], 2, ("agent.on_failure=retry", "fallback, error")),
     Case("LLM agent max_tokens zero", ["agent=claude", "agent.max_tokens=0"], 2, ("agent.max_tokens=0",)),
     Case("LLM agent temperature 5", ["agent=claude", "agent.temperature=5"], 2, ("agent.temperature=5.0", "[0, 2]")),
     Case("trainer class misspelt", ["trainer._target_=llmzero.trainers.synthetic.Synthetic"], 2,

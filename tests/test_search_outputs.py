@@ -23,12 +23,18 @@ def test_synthetic_search_writes_plots_wandb_runs_and_report(tmp_path):
     check_search_outputs(tmp_path / "run")
 
 
-def test_bad_wandb_mode_is_a_config_error(tmp_path):
+def test_bad_wandb_mode_is_a_config_error():
+    """wandb.mode is an Enum field: the composition refuses another value, and so does the settings object."""
     import pytest
-    from llmzero.app import ConfigError
+    from hydra.errors import ConfigCompositionException
+
+    from llmzero.config.schema import ConfigError, WandbConfig, WandbMode
 
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
-        cfg = compose(config_name="config", overrides=["trainer=synthetic", "wandb.mode=cloud", "search.display=false"])
-    with pytest.raises(ConfigError, match="wandb.mode: 'cloud' is not one of"):
-        run_search(cfg, tmp_path / "run", Console(file=open(os.devnull, "w")))
+        with pytest.raises(ConfigCompositionException) as err:
+            compose(config_name="config", overrides=["trainer=synthetic", "wandb.mode=cloud"])
+    assert "Invalid value 'cloud', expected one of [offline, online, disabled]" in str(err.value.__cause__)
+    with pytest.raises(ConfigError, match=r"wandb.mode='cloud' is not valid: expected one of \['offline', 'online', 'disabled'\]"):
+        WandbConfig(mode="cloud")
+    assert WandbConfig(mode="online").mode is WandbMode.online and WandbConfig().mode == "offline"

@@ -15,20 +15,56 @@ import dataclasses
 import difflib
 import math
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any, Dict, List, Optional, Type, TypeVar
 
 from omegaconf import MISSING, DictConfig, OmegaConf
 
 T = TypeVar("T")
-OVERLAY_MODES = ("auto", "every_check", "off")
 LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo")  # those for which TRL 1.16 logs clip_ratio/region_mean
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-ON_FAILURE = ("fallback", "error")
 ROLES = ("proposer", "stopper", "analyzer")  # the three agent roles (paper §3.4-3.5)
 
 
 class ConfigError(ValueError):
     """A setting the search refuses; the message names the key, the value and what is allowed."""
+
+
+class Choice(str, Enum):
+    """A setting with a fixed set of values. As the type of a structured-config field it makes OmegaConf refuse
+    any other value when the command line is composed, naming the allowed ones; being a str, it compares equal
+    to its value, and it is written to YAML as that value."""
+
+    def __str__(self) -> str:
+        return str(self.value)
+
+
+class WandbMode(Choice):
+    offline = "offline"  # nothing needs a network; `wandb sync` later
+    online = "online"
+    disabled = "disabled"
+
+
+class OverlayMode(Choice):
+    auto = "auto"  # at every stop check when the agent reads images, otherwise once per phase when it ends
+    every_check = "every_check"
+    off = "off"
+
+
+class OnFailure(Choice):
+    fallback = "fallback"  # the heuristic agent answers for the node
+    error = "error"  # the search stops (exit 3), its state saved
+
+
+C = TypeVar("C", bound=Choice)
+
+
+def _choice(kind: Type[C], value: Any, key: str) -> C:
+    """`value` as a member of `kind` (a settings object built in Python, not through OmegaConf, gets a str)."""
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{key}={value!r} is not valid: expected one of {[m.value for m in kind]}") from None
 
 
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
@@ -213,7 +249,7 @@ class LLMAgentConfig(AgentConfig):
     temperature: Optional[float] = None
     timeout_s: float = 300.0
     max_images: int = 2  # metric plots attached per call (multimodal models only)
-    on_failure: str = "fallback"  # provider down after retries: fallback (heuristic answers) or error (stop)
+    on_failure: OnFailure = OnFailure.fallback  # provider down after retries
     prompts_dir: Optional[str] = None  # default: the packaged prompts/
     prices: Dict[str, Any] = field(default_factory=dict)  # model -> {input, output, cache_read, cache_write} $/Mtok
     retry: RetryConfig = field(default_factory=RetryConfig)
@@ -226,7 +262,7 @@ class LLMAgentConfig(AgentConfig):
                  "null (the provider's default) or a float in [0, 2]")
         _require(self.timeout_s > 0, "agent.timeout_s", self.timeout_s, "a float > 0 (seconds)")
         _require(self.max_images >= 0, "agent.max_images", self.max_images, "an int ≥ 0")
-        _require(self.on_failure in ON_FAILURE, "agent.on_failure", self.on_failure, f"one of {list(ON_FAILURE)}")
+        self.on_failure = _choice(OnFailure, self.on_failure, "agent.on_failure")
         unknown = sorted(set(self.role_models) - set(ROLES))
         _require(not unknown, "agent.role_models", self.role_models, f"keys among {list(ROLES)}")
 
@@ -304,9 +340,7 @@ class EarlyStopConfig:
     interval_s: Optional[float] = None  # paper: 900 s; None = use interval_steps only
     interval_steps: Optional[int] = 10
     min_evals: int = 3  # validation points the running phase needs before the first check (val is noisy)
-    # running-vs-incumbent plots: "auto" = at every check when the agent reads images, otherwise once per
-    # phase when it ends (for the report); "every_check"; "off"
-    overlays: str = "auto"
+    overlays: OverlayMode = OverlayMode.auto  # when running-vs-incumbent plots are drawn
 
     def __post_init__(self) -> None:
         _require(self.interval_s is None or self.interval_s > 0, "search.early_stop.interval_s", self.interval_s,
@@ -314,8 +348,7 @@ class EarlyStopConfig:
         _require(self.interval_steps is None or self.interval_steps >= 1, "search.early_stop.interval_steps",
                  self.interval_steps, "null or an int ≥ 1")
         _require(self.min_evals >= 1, "search.early_stop.min_evals", self.min_evals, "an int ≥ 1")
-        _require(self.overlays in OVERLAY_MODES, "search.early_stop.overlays", self.overlays,
-                 f"one of {list(OVERLAY_MODES)}")
+        self.overlays = _choice(OverlayMode, self.overlays, "search.early_stop.overlays")
 
 
 @dataclass
@@ -344,12 +377,11 @@ class SearchConfig:
             _require(value is None or value > 0, f"search.{key}", value, "null (no cap) or a number > 0")
 
 
-WANDB_MODES = ("offline", "online", "disabled")
 
 
 @dataclass
 class WandbConfig:
-    mode: str = "offline"  # offline (nothing needs a network; `wandb sync` later), online, disabled
+    mode: WandbMode = WandbMode.offline
     project: str = "llmzero"
     entity: Optional[str] = None
     dir: Optional[str] = None  # default: the search directory (runs land in <dir>/wandb/)
@@ -358,8 +390,7 @@ class WandbConfig:
     finish_timeout_s: float = 60.0  # online mode: upload wait at run.finish (rest: `wandb sync`)
 
     def __post_init__(self) -> None:
-        if self.mode not in WANDB_MODES:
-            raise ConfigError(f"wandb.mode: {self.mode!r} is not one of {', '.join(repr(m) for m in WANDB_MODES)}")
+        self.mode = _choice(WandbMode, self.mode, "wandb.mode")
         self.tags = [str(t) for t in (self.tags or [])]
 
     @property

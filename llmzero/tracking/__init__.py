@@ -10,10 +10,9 @@ from .wandb_read import (
     read_offline_run,
     read_offline_runs,
 )
-from .wandb_runs import MODES, WandbSettings, WandbTracker, phase_run_id
+from .wandb_runs import WandbSettings, WandbTracker, phase_run_id
 
 __all__ = [
-    "MODES",
     "OfflineRun",
     "WandbSettings",
     "WandbTracker",

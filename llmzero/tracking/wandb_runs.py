@@ -30,13 +30,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..config.schema import WANDB_MODES
 from ..config.schema import WandbConfig as WandbSettings  # the wandb.* settings: one schema, one set of defaults
 from ..tree import Node, NodeStatus
 
 log = logging.getLogger(__name__)
 
-MODES = WANDB_MODES
 STEP_KEYS = ("step", "global_step")
 ERROR_CHARS = 2000  # node.error is truncated to this in the run summary
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".bmp")
@@ -326,7 +324,7 @@ class WandbTracker:
             entity=self.settings.entity,
             tags=list(self.settings.tags) or None,
             dir=str(out_dir),
-            mode=self.settings.mode,
+            mode=str(self.settings.mode),
             reinit="create_new",  # several runs open at once in this process
             settings=self._settings(),
         )
