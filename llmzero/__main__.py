@@ -63,9 +63,9 @@ def _task(cfg: DictConfig) -> None:
         command = list(hc.overrides.task)
         if cfg.search.resume:
             cfg = load_resumed_config(cfg, command)
-            search_dir = Path(cfg.search.dir).resolve()
+            search_dir = Path(cfg.search.dir).expanduser().resolve()
         else:
-            search_dir = (Path(cfg.search.dir) if cfg.search.dir else Path(hc.runtime.output_dir)).resolve()
+            search_dir = (Path(cfg.search.dir) if cfg.search.dir else Path(hc.runtime.output_dir)).expanduser().resolve()
         run_search(cfg, search_dir, command=command)
     except InstantiationException as exc:  # a backend refused its options: its own message, without Hydra's frame
         _fail(str(exc.__cause__) if isinstance(exc.__cause__, ValueError) else str(exc), EXIT_REFUSED)

@@ -74,7 +74,7 @@ def _resumable(key: str) -> bool:
 def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     """search.resume=<dir>: the saved config is authoritative; budget-like overrides apply, and any other
     override that would change the saved search is refused rather than dropped."""
-    rundir = RunDir(Path(cfg.search.resume))
+    rundir = RunDir(Path(cfg.search.resume).expanduser())
     if not rundir.config_file.is_file():
         raise ConfigError(f"search.resume={cfg.search.resume!r}: no search there ({rundir.config_file} is missing); "
                           f"give the directory of an earlier search (it holds config.yaml and tree.json)")
@@ -85,7 +85,7 @@ def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         if key == "search.resume" or key.startswith("hydra"):
             continue
         if key == "search.dir":
-            if cfg.search.dir and Path(cfg.search.dir).resolve() != rundir.root.resolve():
+            if cfg.search.dir and Path(cfg.search.dir).expanduser().resolve() != rundir.root.resolve():
                 refused.append(f"search.dir={cfg.search.dir} (search.resume names {rundir.root})")
         elif _resumable(key):
             OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=True)

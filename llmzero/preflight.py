@@ -39,9 +39,11 @@ def compose_config(overrides: list[str]) -> DictConfig:
     try:
         return _compose(overrides)
     except OverrideParseException as exc:
-        reason = exc.message.splitlines()
-        raise ConfigError(f"cannot read the override {exc.override!r}: {reason[-2] if len(reason) > 1 else reason[0]} "
-                          f"(write key=value; grammar: https://hydra.cc/docs/advanced/override_grammar/basic)") from None
+        reason = next((ln.strip() for ln in exc.message.splitlines() if ln.strip() and ln.strip() != "^"
+                       and not ln.startswith("See https:")), "")
+        raise ConfigError(f"cannot read the override {exc.override!r}: {reason}. Write key=value, and quote a value "
+                          f"holding characters of the override grammar, as in 'search.dir=\"~/runs/x\"' "
+                          f"(https://hydra.cc/docs/advanced/override_grammar/basic)") from None
     except MissingConfigException as exc:
         raise ConfigError(_missing_option(exc)) from None
     except Exception as exc:  # noqa: BLE001 - Hydra wraps OmegaConf's errors in several exception types
@@ -101,7 +103,7 @@ def _nearest(overrides: list[str], key: str) -> str:
 def check_directories(cfg: DictConfig) -> None:
     resume = cfg.search.resume
     if resume:
-        where = Path(str(resume))
+        where = Path(str(resume)).expanduser()
         if where.exists() and not where.is_dir():
             raise ConfigError(f"search.resume={resume} is a file, not a search directory: give the directory of an "
                               f"earlier search (it holds config.yaml and tree.json)")

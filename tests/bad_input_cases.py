@@ -41,7 +41,8 @@ class Case:
     code: int
     expect: tuple[str, ...]  # every one must appear in the output
     damage: Callable[[Path], None] | None = None  # done to {base} before the command
-    plugin: bool = False  # the case runs a search with a plug-in agent defined in tests/bad_input_cases.py
+    plugin: bool = False  # the case runs a search with one of the plug-in agents below
+    synthetic: bool = True  # run on the synthetic trainer (the TRL cases choose their own)
     kind: str = "setting"
 
 
@@ -217,6 +218,19 @@ CASES = [
     Case("trainer class misspelt", ["trainer._target_=llmzero.trainers.synthetic.Synthetic"], 2,
          ("trainer._target_='llmzero.trainers.synthetic.Synthetic'", "no attribute")),
     Case("task target a module", ["task._target_=os.path"], 2, ("task._target_='os.path'", "module")),
+    Case("seed negative", ["search.seed=-1"], 2, ("search.seed=-1", "2**32")),
+    Case("task seed too large", [f"task.seed={2 ** 40}"], 2, (f"task.seed={2 ** 40}",)),
+    Case("tilde unquoted", ["search.dir=~/runs/x"], 2, ("search.dir=~/runs/x", "quote")),
+    Case("local model that does not exist", ["trainer=trl", "model.path=/nonexistent/model"], 2,
+         ("model.path='/nonexistent/model'", "no such directory"), synthetic=False),
+    Case("builtin model that does not exist", ["trainer=trl", "model.path=builtin:huge"], 2,
+         ("model.path='builtin:huge'", "builtin:tiny"), synthetic=False),
+    Case("model path neither a directory nor a hub id", ["trainer=trl", "model.path=a/b/c"], 2,
+         ("model.path='a/b/c'", "hub id"), synthetic=False),
+    Case("TRL loss type unknown", ["trainer=trl", "trainer.loss_type=sapo"], 2, ("trainer.loss_type='sapo'", "dapo"),
+         synthetic=False),
+    Case("TRL device unknown", ["trainer=trl", "trainer.device=tpu"], 2, ("trainer.device='tpu'", "cuda"),
+         synthetic=False),
     Case("trainer with a bug", ["trainer._target_=bad_input_cases.BuggyTrainer"], 1,
          ("unexpected ZeroDivisionError", "llmzero-crash-", "rerun the same command"), kind="plug-in backend"),
 ]
@@ -315,7 +329,8 @@ def prepare(case: Case, tmp: Path, base_source: Path) -> list[str]:
     args = [a.format(tmp=tmp, base=base) for a in case.args]
     has_dir = any(a.startswith(("search.dir=", "search.resume=")) for a in args)
     budget = ["search.budget=2"] if case.plugin else []  # the root and one proposal from the plug-in
-    return [*BASE_ARGS, *budget, *([] if has_dir else [f"search.dir={tmp}/run"]), *args]
+    base_args = BASE_ARGS if case.synthetic else [a for a in BASE_ARGS if not a.startswith("trainer")]
+    return [*base_args, *budget, *([] if has_dir else [f"search.dir={tmp}/run"]), *args]
 
 
 def make_base(where: Path) -> Path:

@@ -24,6 +24,7 @@ T = TypeVar("T")
 LOSS_TYPES = ("dapo", "grpo", "dr_grpo", "bnpo")  # those for which TRL 1.16 logs clip_ratio/region_mean
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 ROLES = ("proposer", "stopper", "analyzer")  # the three agent roles (paper §3.4-3.5)
+SEED_RANGE = "an int in [0, 2**32 - 1] (numpy and torch take no other seed)"
 
 
 class ConfigError(ValueError):
@@ -130,6 +131,7 @@ class TaskConfig:
         _require(self.train_size >= 1, "task.train_size", self.train_size, "an int ≥ 1 (prompts)")
         _require(self.val_size >= 1, "task.val_size", self.val_size, "an int ≥ 1 (the search ranks phases on it)")
         _require(self.test_size >= 0, "task.test_size", self.test_size, "an int ≥ 0")
+        _require(0 <= self.seed < 2 ** 32, "task.seed", self.seed, SEED_RANGE)
 
 
 @dataclass
@@ -175,6 +177,7 @@ class SyntheticTrainerConfig(TrainerConfig):
         _require(self.step_delay_s >= 0, "trainer.step_delay_s", self.step_delay_s, "a float ≥ 0 (seconds)")
         _require(self.memory_budget > 0, "trainer.memory_budget", self.memory_budget, "a float > 0")
         _require(self.noise >= 0, "trainer.noise", self.noise, "a float ≥ 0")
+        _require(0 <= self.seed < 2 ** 32, "trainer.seed", self.seed, SEED_RANGE)
 
 
 @dataclass
@@ -223,6 +226,9 @@ class HeuristicAgentConfig(AgentConfig):
     _target_: str = "llmzero.agents.heuristic.HeuristicAgent"
     name: str = "heuristic"
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        _require(0 <= self.seed < 2 ** 32, "agent.seed", self.seed, SEED_RANGE)
 
 
 @dataclass
@@ -369,6 +375,7 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         _require(self.budget >= 1, "search.budget", self.budget, "an int ≥ 1")
+        _require(0 <= self.seed < 2 ** 32, "search.seed", self.seed, SEED_RANGE)
         _require(0.0 <= self.rho_min <= 1.0, "search.rho_min", self.rho_min, "a float in [0, 1]")
         _require(self.max_steps_per_phase >= 1, "search.max_steps_per_phase", self.max_steps_per_phase,
                  "an int ≥ 1")

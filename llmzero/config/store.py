@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Optional
 
 from hydra.core.config_store import ConfigStore
@@ -14,7 +15,8 @@ from .schema import (ClaudeAgentConfig, ClusterConfig, HeuristicAgentConfig, Lit
 def _run_dir(search_dir: Optional[str], resume: Optional[str], default: str) -> str:
     """Hydra's run dir is the search directory: explicit search.dir, else the one being resumed, else a
     name derived from the choices, so re-running the same command finds the same search."""
-    return search_dir or resume or default
+    chosen = search_dir or resume
+    return os.path.expanduser(chosen) if chosen else default
 
 
 def register_configs() -> None:

@@ -38,6 +38,26 @@ def resolve_model_path(model_cfg: dict[str, Any], task: Any = None) -> str:
     return path  # a hub id; from_pretrained reports its own error if it cannot be fetched
 
 
+def model_path_problem(model_cfg: dict[str, Any]) -> str | None:
+    """Why `model.path` can name no model, found without loading anything (a phase would fail on it days in)."""
+    path = str(model_cfg.get("path") or "")
+    if path.startswith(BUILTIN_PREFIX):
+        name = path[len(BUILTIN_PREFIX):]
+        return None if name == "tiny" else f"model.path={path!r} is not valid: unknown builtin {name!r}; known: builtin:tiny"
+    if os.path.isdir(os.path.expanduser(path)):
+        return None
+    if path.startswith(("/", "./", "../", "~")) or os.sep + os.sep in path:
+        return (f"model.path={path!r} is not valid: no such directory (a local model is a save_pretrained "
+                f"directory; a hub id looks like Qwen/Qwen3-4B)")
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(path)
+    except HFValidationError as exc:
+        return f"model.path={path!r} is not valid: neither a local directory nor a Hugging Face hub id ({exc})"
+    return None
+
+
 def builtin_is_cached(model_cfg: dict[str, Any], task: Any) -> bool:
     """Whether a builtin model is already built for this task and these options (no build needed)."""
     _builtin(model_cfg, task)

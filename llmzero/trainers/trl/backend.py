@@ -26,6 +26,7 @@ from ...atomic import write_json_atomic
 from ...config.schema import TRLTrainerConfig
 from ...hparams.space import HParamSpace, HParamSpec
 from ...hparams.steps import steps_per_epoch
+from ...models.resolve import model_path_problem
 from ...state.phase_dir import prepare_for_start
 from ..base import EvalRequest, PhaseSpec, TrainerBase, require_hparams
 from ..subprocess_phase import SubprocessPhase
@@ -64,6 +65,9 @@ class TRLTrainer(TrainerBase):
         self.name = opts.name
         self.task = dict(_plain(task) or {})
         self.model = dict(_plain(model) or {})
+        problem = model_path_problem(self.model)
+        if problem:
+            raise ValueError(problem)
         self._extra = dict(_plain(opts.extra_hparams) or {})
         clash = sorted(set(self._extra) & MANAGED_FIELDS)
         if clash:
