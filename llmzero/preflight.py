@@ -114,6 +114,12 @@ def check_directories(cfg: DictConfig) -> None:
     problem = unusable_directory(Path(str(cfg.hydra.run.dir)))
     if problem:
         raise ConfigError(f"{key}={cfg.hydra.run.dir} cannot hold a search: {problem}; choose another {key}")
+    wandb = cfg.get("wandb") or {}
+    if wandb.get("dir") and str(wandb.get("mode")) != "disabled":
+        problem = unusable_directory(Path(str(wandb.dir)).expanduser())
+        if problem:
+            raise ConfigError(f"wandb.dir={wandb.dir} cannot hold W&B runs: {problem}; choose another wandb.dir, "
+                              f"or wandb.mode=disabled")
 
 
 def unusable_directory(path: Path) -> str | None:

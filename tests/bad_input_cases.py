@@ -231,6 +231,11 @@ CASES = [
          synthetic=False),
     Case("TRL device unknown", ["trainer=trl", "trainer.device=tpu"], 2, ("trainer.device='tpu'", "cuda"),
          synthetic=False),
+    Case("stopper that never looks", ["search.early_stop.interval_steps=null"], 2,
+         ("search.early_stop.interval_steps=None", "enabled=false")),
+    Case("W&B project empty", ["wandb.project="], 2, ("wandb.project=''",)),
+    Case("W&B directory unwritable", ["wandb.mode=offline", "wandb.dir=/proc/llmzero-wandb"], 2,
+         ("wandb.dir=/proc/llmzero-wandb", "wandb.mode=disabled"), kind=F),
     Case("trainer with a bug", ["trainer._target_=bad_input_cases.BuggyTrainer"], 1,
          ("unexpected ZeroDivisionError", "llmzero-crash-", "rerun the same command"), kind="plug-in backend"),
 ]

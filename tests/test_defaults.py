@@ -79,7 +79,7 @@ def test_trainer_options_default_to_the_schema():
     from llmzero.trainers.synthetic import SyntheticTrainer
     from llmzero.trainers.trl.backend import TRLTrainer, options_from
 
-    trl = TRLTrainer(task={"train_size": 8}, model={})
+    trl = TRLTrainer(task={"train_size": 8}, model={"path": "builtin:tiny"})
     opts, passthrough = options_from(trl.options())  # what the phase and evaluation processes rebuild
     assert opts == schema.TRLTrainerConfig() and passthrough == []
     assert opts.eval_batch_size == schema.TRLTrainerConfig.eval_batch_size

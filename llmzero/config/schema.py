@@ -354,6 +354,10 @@ class EarlyStopConfig:
         _require(self.interval_steps is None or self.interval_steps >= 1, "search.early_stop.interval_steps",
                  self.interval_steps, "null or an int ≥ 1")
         _require(self.min_evals >= 1, "search.early_stop.min_evals", self.min_evals, "an int ≥ 1")
+        _require(not self.enabled or self.interval_s is not None or self.interval_steps is not None,
+                 "search.early_stop.interval_steps", self.interval_steps,
+                 "an int ≥ 1 when search.early_stop.interval_s is null too (the stopper would never look; "
+                 "to switch it off, set search.early_stop.enabled=false)")
         self.overlays = _choice(OverlayMode, self.overlays, "search.early_stop.overlays")
 
 
@@ -398,6 +402,9 @@ class WandbConfig:
 
     def __post_init__(self) -> None:
         self.mode = _choice(WandbMode, self.mode, "wandb.mode")
+        _require(bool(self.project), "wandb.project", self.project, "a non-empty W&B project name")
+        _require(self.init_timeout_s > 0, "wandb.init_timeout_s", self.init_timeout_s, "a float > 0 (seconds)")
+        _require(self.finish_timeout_s > 0, "wandb.finish_timeout_s", self.finish_timeout_s, "a float > 0 (seconds)")
         self.tags = [str(t) for t in (self.tags or [])]
 
     @property
