@@ -106,11 +106,22 @@ def check_same_search(saved: DictConfig, cfg: DictConfig, directory: Path) -> No
     for key in IDENTITY_KEYS:
         a, b = _select(saved, key), _select(cfg, key)
         if a != b:
+            changed = "; ".join(f"{k} ({_short(x, 60)} there, {_short(y, 60)} now)" for k, x, y in _differences(key, a, b))
             raise ConfigError(
-                f"search directory {directory} holds a search with a different {key} "
-                f"({_short(a)} there, {_short(b)} now). Continue it with search.resume={directory}, "
-                f"or start a new search with search.dir=<new path>."
+                f"search directory {directory} holds a different search: {changed}. Continue it with "
+                f"search.resume={directory}, or start a new search with search.dir=<new path>."
             )
+
+
+def _differences(key: str, a: Any, b: Any) -> list[tuple[str, Any, Any]]:
+    """The leaves where two settings differ, named by their full keys (the first few)."""
+    if not (isinstance(a, dict) and isinstance(b, dict)):
+        return [(key, a, b)]
+    out: list[tuple[str, Any, Any]] = []
+    for k in sorted(set(a) | set(b), key=str):
+        if a.get(k) != b.get(k):
+            out += _differences(f"{key}.{k}", a.get(k), b.get(k))
+    return out[:5]
 
 
 def open_search_dir(cfg: DictConfig, rundir: RunDir) -> tuple[Tree, dict[str, Any]]:

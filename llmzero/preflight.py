@@ -39,8 +39,9 @@ def compose_config(overrides: list[str]) -> DictConfig:
     try:
         return _compose(overrides)
     except OverrideParseException as exc:
-        reason = next((ln.strip() for ln in exc.message.splitlines() if ln.strip() and ln.strip() != "^"
-                       and not ln.startswith("See https:")), "")
+        lines = [ln.strip() for ln in exc.message.splitlines()]
+        reason = next((ln for ln in lines if ln and ln != "^" and not ln.startswith(("See https:", "Error parsing"))),
+                      "")
         raise ConfigError(f"cannot read the override {exc.override!r}: {reason}. Write key=value, and quote a value "
                           f"holding characters of the override grammar, as in 'search.dir=\"~/runs/x\"' "
                           f"(https://hydra.cc/docs/advanced/override_grammar/basic)") from None

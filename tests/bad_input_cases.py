@@ -188,7 +188,7 @@ CASES = [
     Case("config.yaml binary", ["search.resume={base}"], 2, ("config.yaml",), _write("config.yaml", b"\x00\xff\xfe"),
          kind=D),
     Case("a different search in the directory", ["search.dir={base}", "hparams.learning_rate=0.001"], 2,
-         ("different hparams", "search.resume="), kind=D),
+         ("different search: hparams.learning_rate (None there, 0.001 now)", "search.resume="), kind=D),
     Case("resume with a non-resumable override", ["search.resume={base}", "hparams.learning_rate=0.001"], 2,
          ("hparams.learning_rate", "0.001", "search.budget"), kind=D),
     Case("resume with a changed UCT constant", ["search.resume={base}", "search.uct.c=2"], 2,

@@ -101,7 +101,7 @@ def test_directory_holding_another_search_is_refused(tmp_path):
     out = tmp_path / "run"
     assert llmzero("trainer=synthetic", "search.budget=2", f"search.dir={out}", cwd=tmp_path).returncode == 0
     r = llmzero("trainer=synthetic", "search.budget=2", "hparams.learning_rate=3e-5", f"search.dir={out}", cwd=tmp_path)
-    assert r.returncode == 2 and "holds a search with a different hparams" in r.stderr
+    assert r.returncode == 2 and "holds a different search: hparams.learning_rate (None there, 3e-05 now)" in r.stderr
 
 
 def test_second_search_on_same_directory_is_refused(tmp_path):
