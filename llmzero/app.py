@@ -90,8 +90,8 @@ def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
         elif _resumable(key):
             OmegaConf.update(saved, key, OmegaConf.select(cfg, key), merge=True)
         elif _select(saved, key) != _select(cfg, key):
-            refused.append(f"{key} ({_short(_select(saved, key), 60)} in the saved search, "
-                           f"{_short(_select(cfg, key), 60)} now)")
+            refused += [f"{k} ({_short(x, 60)} in the saved search, {_short(y, 60)} now)"
+                        for k, x, y in _differences(key, _select(saved, key), _select(cfg, key))]
     if refused:
         raise ConfigError(
             f"search.resume={rundir.root}: these overrides would change the saved search and cannot apply to it: "
