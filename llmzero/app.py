@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pkgutil
 from pathlib import Path
 from typing import Any, Sequence
@@ -16,8 +17,8 @@ from rich.console import Console
 from .agents.heuristic import HeuristicAgent
 from .agents.validation import ProposalError
 from .atomic import write_text_atomic
-from .config.schema import (AgentConfig, ConfigError, ModelConfig, TaskConfig, TrainerConfig, WandbConfig,
-                            check_section, typed)
+from .config.schema import (AgentConfig, ClusterConfig, ConfigError, ModelConfig, TaskConfig, TrainerConfig,
+                            WandbConfig, check_section, typed)
 from .hparams.space import HParamError, HParamSpace, HParamSpec, spec_from_mapping
 from .reports.live import make_console, make_display
 from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
@@ -39,7 +40,8 @@ IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space",
 RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
                        "search.early_stop", "cluster.poll_interval_s", "wandb")
 # The backend sections, each checked by its schema before anything is built from it.
-SECTIONS = {"task": TaskConfig, "model": ModelConfig, "trainer": TrainerConfig, "agent": AgentConfig}
+SECTIONS = {"task": TaskConfig, "model": ModelConfig, "trainer": TrainerConfig, "agent": AgentConfig,
+            "cluster": ClusterConfig}
 
 __all__ = ["ConfigError", "run_search"]
 
@@ -187,6 +189,13 @@ def check_target(section: Any, where: str) -> None:
                           f"package.module.Class ({reason})")
 
 
+def make_executor(cfg: DictConfig) -> Any:
+    """The executor of cluster._target_, with the cluster settings as its options (a search saved before the
+    executor seam has no _target_: its schema default, the local executor, applies)."""
+    options = dataclasses.asdict(typed(ClusterConfig, cfg.cluster, "cluster"))
+    return instantiate(options, _convert_="all")
+
+
 def check_root(cfg: DictConfig, space: HParamSpace, trainer: Any, theta0: dict[str, Any]) -> None:
     """θ0 must make a phase the search can run; otherwise the root would be refused and the search would end
     having run nothing."""
@@ -212,6 +221,10 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
                               _convert_="all", _recursive_=False)
         agent = instantiate(cfg.agent, _convert_="all")
+        executor = make_executor(cfg)
+        problems = executor.check()
+        if problems:
+            raise ConfigError("; ".join(problems))
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
         settings = SearchSettings.from_config(cfg)
@@ -232,7 +245,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
                     *observers]
         engine = SearchEngine(rundir=rundir, tree=tree, space=space, trainer=trainer, agent=agent,
                               fallback_agent=fallback, root_hparams=theta0, settings=settings,
-                              observers=watchers, meta=meta)
+                              observers=watchers, meta=meta, executor=executor)
         result = engine.run()
     print_summary(result, rundir, console)
     return result

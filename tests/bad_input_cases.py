@@ -236,6 +236,8 @@ CASES = [
     Case("W&B project empty", ["wandb.project="], 2, ("wandb.project=''",)),
     Case("W&B directory unwritable", ["wandb.mode=offline", "wandb.dir=/proc/llmzero-wandb"], 2,
          ("wandb.dir=/proc/llmzero-wandb", "wandb.mode=disabled"), kind=F),
+    Case("executor class that does not exist", ["cluster._target_=llmzero.executors.ray.RayExecutor"], 2,
+         ("cluster._target_='llmzero.executors.ray.RayExecutor'", "has no attribute 'ray'")),
     Case("trainer with a bug", ["trainer._target_=bad_input_cases.BuggyTrainer"], 1,
          ("unexpected ZeroDivisionError", "llmzero-crash-", "rerun the same command"), kind="plug-in backend"),
 ]

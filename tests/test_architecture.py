@@ -15,7 +15,7 @@ LAYERS = [
     ["atomic", "paths", "config", "tree", "hparams"],  # foundation and the data model
     ["metrics", "tasks", "models"],
     ["state", "strategy"],
-    ["agents", "trainers"],
+    ["agents", "trainers", "executors"],
     ["search"],
     ["reports", "tracking"],
     ["report", "app", "preflight", "__main__"],

@@ -296,6 +296,7 @@ class LiteLLMAgentConfig(LLMAgentConfig):
 
 @dataclass
 class ClusterConfig:
+    _target_: str = "llmzero.executors.local.LocalExecutor"  # the executor: where phases run (llmzero/executors)
     name: str = "local"
     max_concurrent: int = 1  # phases run at once; >1 needs a backend that can share the hardware
     gpus_per_phase: int = 0  # for GPU-hour accounting (0 on a CPU)

@@ -20,6 +20,8 @@ from typing import Any, Sequence
 from ..agents.base import Agent, AgentGaveUp
 from ..agents.validation import ProposalError
 from ..atomic import write_text_atomic, write_yaml_atomic
+from ..executors.base import Executor
+from ..executors.local import LocalExecutor
 from ..hparams.space import HParamSpace
 from ..metrics.store import MetricSeries
 from ..state.phase_dir import checkpoint_dir, prepare_for_start
@@ -48,11 +50,13 @@ class _Active:
 class SearchEngine:
     def __init__(self, *, rundir: RunDir, tree: Tree, space: HParamSpace, trainer: TrainerBackend, agent: Agent,
                  fallback_agent: Agent | None, root_hparams: dict[str, Any], settings: SearchSettings,
-                 observers: Sequence[SearchObserver] = (), meta: dict[str, Any] | None = None):
+                 observers: Sequence[SearchObserver] = (), meta: dict[str, Any] | None = None,
+                 executor: Executor | None = None):
         self.rundir = rundir
         self.tree = tree
         self.space = space
         self.trainer = trainer
+        self.executor = executor or LocalExecutor()
         self.agent = agent
         self.fallback = fallback_agent
         self.root_hparams = root_hparams
@@ -157,7 +161,7 @@ class SearchEngine:
         node.started_at = time.time()
         node.attempts += 1
         self.save()
-        handle = self.trainer.start(spec)
+        handle = self.executor.launch(self.trainer, spec)
         # The handle tails metrics.jsonl from its start, so a resumed phase re-reads its earlier steps.
         self.active[node.id] = _Active(node, handle, MetricSeries())
         self.observers.on_phase_start(self.view(), node)

@@ -30,6 +30,12 @@ with the rest of the `trainer` config as keyword arguments. It must provide:
     prepare(say) -> None
         one-time work before the first phase, in the search process so the user sees it
         (building or downloading the base model); `say` prints a line. TrainerBase: nothing.
+    phase_command(spec) -> PhaseCommand | None
+        *what* to run for a phase that runs as its own process: the entry point's argv, its
+        environment and the resources it needs. The executor (llmzero.executors, chosen by
+        cluster._target_) decides *where*: a local child process, a Ray job. None (TrainerBase)
+        means the backend runs phases itself through start(), in the search process (the
+        simulator), which only the local executor can do.
 
 Hyperparameters reach a backend fully resolved (every key of the search space, defaults
 filled in by the search from conf/search/default.yaml): a backend holds no defaults of its
@@ -49,7 +55,7 @@ verl use subprocesses), so an OOM or NaN fails the node, not the search.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence, runtime_checkable
 
@@ -84,8 +90,29 @@ class PhaseSpec:
         return Path(self.output_dir)
 
 
-__all__ = ["EvalRequest", "PhaseHandle", "PhaseResult", "PhaseSpec", "PhaseStatus", "TrainerBackend", "TrainerBase", "checkpoint_dir",
+__all__ = ["EvalRequest", "PhaseCommand", "PhaseHandle", "Resources", "PhaseResult", "PhaseSpec", "PhaseStatus", "TrainerBackend", "TrainerBase", "checkpoint_dir",
            "list_checkpoints", "mark_checkpoint_complete", "require_hparams"]
+
+
+@dataclass(frozen=True)
+class Resources:
+    """What one phase holds while it runs (the executor asks its scheduler for it)."""
+
+    gpus: float = 0.0
+    cpus: float = 1.0
+    memory_gb: float | None = None  # None: no explicit request
+
+
+@dataclass
+class PhaseCommand:
+    """A phase as a process: it speaks only through files in `phase_dir` (metrics.jsonl, log.txt, result.json,
+    checkpoints/) and honours a STOP file there at its next step, so it can run wherever that directory is
+    reachable. `argv` is never passed through a shell."""
+
+    argv: list[str]
+    phase_dir: str
+    env: dict[str, str] = field(default_factory=dict)
+    resources: Resources = field(default_factory=Resources)
 
 
 @dataclass(frozen=True)
@@ -128,6 +155,8 @@ class TrainerBackend(Protocol):
 
     def prepare(self, say: Callable[[str], None]) -> None: ...
 
+    def phase_command(self, spec: PhaseSpec) -> "PhaseCommand | None": ...
+
 
 class TrainerBase:
     """Defaults for the optional parts of TrainerBackend: no extra hyperparameters, no constraints, no evaluation."""
@@ -149,6 +178,9 @@ class TrainerBase:
 
     def prepare(self, say: Callable[[str], None]) -> None:
         pass
+
+    def phase_command(self, spec: PhaseSpec) -> PhaseCommand | None:
+        return None
 
 
 def missing_hparams(hparams: Mapping[str, Any], keys: Sequence[str]) -> list[str]:

@@ -1,0 +1,1 @@
+"""Where phases run: the executor seam (base.py) and its implementations (local.py)."""
