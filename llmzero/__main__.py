@@ -20,6 +20,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from .atomic import is_temp_file
 from .config.schema import ConfigError
 from .config.store import register_configs
 from .paths import conf_dir
@@ -76,7 +77,7 @@ def _task(cfg: DictConfig) -> None:
               f"answers (or set agent.on_failure=fallback)", EXIT_AGENT)
     except OSError as exc:
         path = Path(str(exc.filename)) if exc.filename else None
-        if path is not None and path.name.startswith(".") and path.name.endswith(".tmp"):
+        if path is not None and is_temp_file(path):
             path = path.parent  # an atomic write's temporary file: the directory is what the user knows
         where = f" (writing in {path})" if path else ""
         _fail(f"filesystem error: {exc.strerror or exc}{where}\nllmzero: the search state is saved up to the last "

@@ -17,8 +17,8 @@ from rich.console import Console
 from .agents.heuristic import HeuristicAgent
 from .agents.validation import ProposalError
 from .atomic import write_text_atomic
-from .config.schema import (AgentConfig, ClusterConfig, ConfigError, ModelConfig, TaskConfig, TrainerConfig,
-                            WandbConfig, check_section, typed)
+from .config.schema import (AgentConfig, ClusterConfig, ConfigError, ModelConfig, TaskConfig, WandbConfig,
+                            check_section, typed)
 from .hparams.space import HParamError, HParamSpace, HParamSpec, spec_from_mapping
 from .reports.live import make_console, make_display
 from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
@@ -28,7 +28,7 @@ from .search.observer import SearchObserver
 from .search.planning import plan_rules
 from .search.settings import SearchSettings
 from .state.lock import SearchLock
-from .state.rundir import RunDir
+from .state.rundir import RunDir, resume_problem
 from .strategy.recipe import phase_lengths
 from .tracking.observer import WandbObserver
 from .tracking.wandb_runs import WandbTracker
@@ -39,9 +39,10 @@ from .tree.journal import JournalError
 IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed")
 RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
                        "search.early_stop", "cluster.poll_interval_s", "wandb")
-# The backend sections, each checked by its schema before anything is built from it.
-SECTIONS = {"task": TaskConfig, "model": ModelConfig, "trainer": TrainerConfig, "agent": AgentConfig,
-            "cluster": ClusterConfig}
+# The backend sections checked by their schema before anything is built from them (the trainer's and the
+# cluster's are checked where the search settings are made of them), and those whose _target_ must import.
+SECTIONS = {"task": TaskConfig, "model": ModelConfig, "agent": AgentConfig}
+TARGETS = ("task", "model", "trainer", "agent", "cluster")
 
 __all__ = ["ConfigError", "run_search"]
 
@@ -76,10 +77,10 @@ def _resumable(key: str) -> bool:
 def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
     """search.resume=<dir>: the saved config is authoritative; budget-like overrides apply, and any other
     override that would change the saved search is refused rather than dropped."""
+    problem = resume_problem(str(cfg.search.resume))
+    if problem:
+        raise ConfigError(problem)
     rundir = RunDir(Path(cfg.search.resume).expanduser())
-    if not rundir.config_file.is_file():
-        raise ConfigError(f"search.resume={cfg.search.resume!r}: no search there ({rundir.config_file} is missing); "
-                          f"give the directory of an earlier search (it holds config.yaml and tree.json)")
     saved = read_saved_config(rundir)
     refused = []
     for parsed in OverridesParser.create().parse_overrides(list(overrides)):
@@ -189,11 +190,10 @@ def check_target(section: Any, where: str) -> None:
                           f"package.module.Class ({reason})")
 
 
-def make_executor(cfg: DictConfig) -> Any:
+def make_executor(cluster: ClusterConfig) -> Any:
     """The executor of cluster._target_, with the cluster settings as its options (a search saved before the
     executor seam has no _target_: its schema default, the local executor, applies)."""
-    options = dataclasses.asdict(typed(ClusterConfig, cfg.cluster, "cluster"))
-    return instantiate(options, _convert_="all")
+    return instantiate(dataclasses.asdict(cluster), _convert_="all")
 
 
 def check_root(cfg: DictConfig, space: HParamSpace, trainer: Any, theta0: dict[str, Any]) -> None:
@@ -213,21 +213,22 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
     rundir = RunDir(search_dir)
     with SearchLock(search_dir):
         tree, meta = open_search_dir(cfg, rundir)
+        settings = SearchSettings.from_config(cfg)
         for where, base in SECTIONS.items():
             check_section(cfg[where], base, where)
+        for where in TARGETS:
             check_target(cfg[where], where)
         # Not recursive: the task and model configs carry their own _target_, which the backend
         # instantiates where it needs them (often in a phase subprocess).
         trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
                               _convert_="all", _recursive_=False)
         agent = instantiate(cfg.agent, _convert_="all")
-        executor = make_executor(cfg)
+        executor = make_executor(settings.cluster)
         problems = executor.check()
         if problems:
             raise ConfigError("; ".join(problems))
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
-        settings = SearchSettings.from_config(cfg)
         check_root(cfg, space, trainer, theta0)
         # Everything is checked: from here on the directory is ours to write.
         rundir.remove_orphans()

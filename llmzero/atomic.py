@@ -29,12 +29,25 @@ def _umask() -> int:
     return mask
 
 
+TEMP_SUFFIX = ".tmp"
+
+
+def temp_prefix(path: Path | str) -> str:
+    """Temporary files of `path` are `.<name>.<anything>.tmp` beside it: hidden, and recognisable after a kill."""
+    return f".{Path(path).name}."
+
+
+def is_temp_file(path: Path | str) -> bool:
+    name = Path(path).name
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
 @contextlib.contextmanager
 def atomic_writer(path: Path | str, mode: str = "w") -> Iterator[IO[Any]]:
     """Open a temporary file next to `path`; on a clean exit it is synced and renamed onto `path`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=TEMP_SUFFIX, dir=path.parent)
     try:
         os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as fh:

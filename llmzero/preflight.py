@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from .config.schema import ConfigError
 from .config.store import register_configs
 from .paths import conf_dir
+from .state.rundir import resume_problem
 
 # ConfigStore entries that hold a group's schema; listed by Hydra among the options, never chosen by a user.
 SCHEMA_PREFIX = "base_"
@@ -103,14 +104,9 @@ def _nearest(overrides: list[str], key: str) -> str:
 # ---- directories --------------------------------------------------------------------------------
 def check_directories(cfg: DictConfig) -> None:
     resume = cfg.search.resume
-    if resume:
-        where = Path(str(resume)).expanduser()
-        if where.exists() and not where.is_dir():
-            raise ConfigError(f"search.resume={resume} is a file, not a search directory: give the directory of an "
-                              f"earlier search (it holds config.yaml and tree.json)")
-        if not (where / "config.yaml").is_file():
-            raise ConfigError(f"search.resume={resume}: no search there ({where / 'config.yaml'} is missing); give the "
-                              f"directory of an earlier search (it holds config.yaml and tree.json)")
+    problem = resume_problem(str(resume)) if resume else None
+    if problem:
+        raise ConfigError(problem)
     key = "search.dir" if cfg.search.dir else ("search.resume" if resume else "hydra.run.dir")
     problem = unusable_directory(Path(str(cfg.hydra.run.dir)))
     if problem:

@@ -102,16 +102,16 @@ def typed(schema: Type[T], node: Any, where: str = "") -> T:
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
-def check_section(node: Any, base: type, where: str) -> None:
-    """Run the checks of a config section whose schema its preset chooses (`base` or a subclass of it, for a
-    richer backend). A resumed search's config.yaml is plain YAML: its keys that `base` knows are checked."""
+def check_section(node: Any, base: Type[T], where: str) -> T:
+    """The settings object of a config section whose schema its preset chooses (`base` or a subclass of it, for
+    a richer backend), its checks run. A resumed search's config.yaml is plain YAML: its keys that `base` knows
+    are checked."""
     schema = OmegaConf.get_type(node) if isinstance(node, DictConfig) else None
     if isinstance(schema, type) and dataclasses.is_dataclass(schema) and issubclass(schema, base):
-        typed(schema, node, where)
-        return
+        return typed(schema, node, where)
     known = {f.name for f in dataclasses.fields(base)}
     items = node.items() if isinstance(node, (dict, DictConfig)) else []
-    typed(base, {k: v for k, v in items if k in known}, where)
+    return typed(base, {k: v for k, v in items if k in known}, where)
 
 
 @dataclass

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from ..config.schema import ClusterConfig, ConfigError, SearchConfig, typed
+from ..config.schema import ClusterConfig, SearchConfig, TrainerConfig, check_section, typed
 
 
 @dataclass
@@ -16,14 +16,11 @@ class SearchSettings:
     eval_every: int  # trainer.eval_every: steps between validation scorings
     save_every: int  # trainer.save_every: steps between checkpoints
 
-    def __post_init__(self) -> None:
-        for key in ("eval_every", "save_every"):
-            value = getattr(self, key)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ConfigError(f"trainer.{key}={value!r} is not valid: expected an int ≥ 1 (steps)")
-
     @classmethod
     def from_config(cls, cfg: Any) -> "SearchSettings":
-        """From the composed config (typed, or a resumed search's plain config.yaml)."""
-        return cls(search=typed(SearchConfig, cfg.search, "search"), cluster=typed(ClusterConfig, cfg.cluster, "cluster"),
-                   eval_every=cfg.trainer.eval_every, save_every=cfg.trainer.save_every)
+        """From the composed config (typed, or a resumed search's plain config.yaml); each section is checked by its
+        schema (the trainer's step intervals by TrainerConfig)."""
+        trainer = check_section(cfg.trainer, TrainerConfig, "trainer")
+        return cls(search=typed(SearchConfig, cfg.search, "search"),
+                   cluster=check_section(cfg.cluster, ClusterConfig, "cluster"),
+                   eval_every=trainer.eval_every, save_every=trainer.save_every)

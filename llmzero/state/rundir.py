@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..atomic import write_json_atomic, write_text_atomic, write_yaml_atomic
+from ..atomic import TEMP_SUFFIX, is_temp_file, temp_prefix, write_json_atomic, write_text_atomic, write_yaml_atomic
 from ..tree import Tree, journal
 from ..tree.journal import JournalError
 from .phase_dir import checkpoint_dir, list_checkpoints
@@ -58,7 +58,7 @@ class RunDir:
     def _keep_last_good(self) -> None:
         # A hard link to the current file costs no copy, and the atomic write below replaces tree.json's
         # inode, so the link keeps the old content; published by rename, so it is whole too.
-        tmp = self.root / f".{LAST_GOOD}.{os.getpid()}.tmp"
+        tmp = self.root / f"{temp_prefix(LAST_GOOD)}{os.getpid()}{TEMP_SUFFIX}"
         tmp.unlink(missing_ok=True)
         try:
             os.link(self.tree_file, tmp)
@@ -114,11 +114,9 @@ class RunDir:
     def remove_orphans(self) -> list[Path]:
         """Temporary files of atomic writes cut short by a kill (`.<name>.<random>.tmp`); only the lock holder
         calls this, so no other writer owns them."""
-        gone = []
-        for tmp in self.root.glob(".*.tmp"):
-            if tmp.is_file():
-                tmp.unlink(missing_ok=True)
-                gone.append(tmp)
+        gone = [p for p in self.root.iterdir() if p.is_file() and is_temp_file(p)]
+        for tmp in gone:
+            tmp.unlink(missing_ok=True)
         return gone
 
     def write_node_file(self, node_id: int, name: str, data: Any) -> Path:
@@ -136,3 +134,15 @@ class RunDir:
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.events_file, "a", encoding="utf-8") as fh:
             fh.write(json.dumps({"t": time.time(), "event": event, **fields}, default=str) + "\n")
+
+
+def resume_problem(given: str) -> str | None:
+    """Why `search.resume=<given>` names no search to continue, or None."""
+    where = Path(given).expanduser()
+    if where.exists() and not where.is_dir():
+        why = "it is a file, not a search directory"
+    elif not RunDir(where).config_file.is_file():
+        why = f"no search there ({RunDir(where).config_file} is missing)"
+    else:
+        return None
+    return f"search.resume={given}: {why}; give the directory of an earlier search (it holds config.yaml and tree.json)"
