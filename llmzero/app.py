@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import pkgutil
 from pathlib import Path
 from typing import Any, Sequence
@@ -190,10 +189,12 @@ def check_target(section: Any, where: str) -> None:
                           f"package.module.Class ({reason})")
 
 
-def make_executor(cluster: ClusterConfig) -> Any:
-    """The executor of cluster._target_, with the cluster settings as its options (a search saved before the
-    executor seam has no _target_: its schema default, the local executor, applies)."""
-    return instantiate(dataclasses.asdict(cluster), _convert_="all")
+def make_executor(cfg: DictConfig) -> Any:
+    """The executor of cluster._target_, with the rest of the section as its options; it checks them with its own
+    schema (a search saved before the executor seam has no _target_: the local executor, ClusterConfig's default)."""
+    options = dict(_select(cfg, "cluster") or {})
+    options.setdefault("_target_", ClusterConfig._target_)
+    return instantiate(options, _convert_="all")
 
 
 def check_root(cfg: DictConfig, space: HParamSpace, trainer: Any, theta0: dict[str, Any]) -> None:
@@ -223,8 +224,8 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
                               _convert_="all", _recursive_=False)
         agent = instantiate(cfg.agent, _convert_="all")
-        executor = make_executor(settings.cluster)
-        problems = executor.check()
+        executor = make_executor(cfg)
+        problems = executor.check(trainer, search_dir, console.print)
         if problems:
             raise ConfigError("; ".join(problems))
         space = build_space(cfg, trainer)

@@ -170,11 +170,12 @@ def test_kill_9_then_rerun_continues_the_search(tmp_path):
 
 
 @pytest.mark.slow
-def test_default_trl_search_end_to_end(tmp_path):
+def test_default_trl_search_end_to_end(tmp_path, default_tiny_cache):
     """The embedded default (TRL on the tiny model, heuristic agent), shortened: real GRPO phases,
-    a child resuming its parent's adapter, test-split evaluation of the best node and of the base model."""
+    a child resuming its parent's adapter, test-split evaluation of the best node and of the base model.
+    (The model build itself is tested in test_models.py; this search finds it in the session's cache.)"""
     out = tmp_path / "run"
-    env = {**os.environ, "LLMZERO_CACHE": str(tmp_path / "cache")}
+    env = {**os.environ, "LLMZERO_CACHE": str(default_tiny_cache["cache"])}
     r = llmzero("search.budget=2", "hparams.max_steps=6", "search.display=false", f"search.dir={out}",
                 cwd=tmp_path, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]

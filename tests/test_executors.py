@@ -11,7 +11,8 @@ from rich.console import Console
 from llmzero.app import run_search
 from llmzero.executors.local import LocalExecutor
 from llmzero.trainers.base import PhaseCommand, PhaseSpec
-from llmzero.trainers.trl.backend import PHASE_CONFIG, TRLTrainer
+from llmzero.state.phase_dir import PHASE_CONFIG
+from llmzero.trainers.trl.backend import TRLTrainer
 
 from test_bad_inputs import cfg
 
@@ -27,7 +28,7 @@ class RecordingExecutor(LocalExecutor):
 
 
 class UnreachableExecutor(LocalExecutor):
-    def check(self):
+    def check(self, trainer, search_dir, say=None):
         return ["cluster.address=http://nowhere:8265 cannot be reached: start the Ray head or fix the address"]
 
 

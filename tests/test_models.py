@@ -47,14 +47,9 @@ def task():
 
 
 @pytest.fixture(scope="module")
-def warm(cache_dir, task):
-    """The real default builtin:tiny (conf/model/tiny.yaml's build options), built once for the module."""
-    mp = pytest.MonkeyPatch()  # module fixtures run before the autouse (function) monkeypatch
-    mp.setenv("LLMZERO_CACHE", str(cache_dir))
-    try:
-        path = Path(resolve_model_path(_conf("model", "tiny"), task))
-    finally:
-        mp.undo()
+def warm(default_tiny_cache):
+    """The real default builtin:tiny (conf/model/tiny.yaml's build options), built once for the session."""
+    path = Path(default_tiny_cache["path"])
     model, tok = load_model_and_tokenizer(str(path))
     return {"path": path, "model": model, "tok": tok, "info": tiny.read_build_info(path)}
 

@@ -8,6 +8,7 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from .ray_cluster import RayClusterConfig
 from .schema import (ClaudeAgentConfig, ClusterConfig, HeuristicAgentConfig, LiteLLMAgentConfig, LLMZeroConfig,
                      ModelConfig, SearchConfig, SyntheticTrainerConfig, TaskConfig, TRLTrainerConfig)
 
@@ -32,4 +33,5 @@ def register_configs() -> None:
     cs.store(group="agent", name="base_claude", node=ClaudeAgentConfig)
     cs.store(group="agent", name="base_litellm", node=LiteLLMAgentConfig)
     cs.store(group="cluster", name="base_cluster", node=ClusterConfig)
+    cs.store(group="cluster", name="base_ray", node=RayClusterConfig)
     cs.store(group="search", name="base_search", node=SearchConfig)

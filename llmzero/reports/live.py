@@ -56,6 +56,13 @@ class PlainDisplay(SearchObserver):
         self._last[node.id] = now
         self.console.print(f"    node {node.id}: step {node.steps_done}/{node.max_steps}, best val {fmt_score(node.best_val)}")
 
+    def on_phase_state(self, view: SearchView, node: Node, state: str) -> None:
+        if state == "queued":
+            self.console.print(f"    node {node.id}: queued on the cluster (waiting for free resources or its runtime "
+                               f"environment){_counts(view)}")
+        else:
+            self.console.print(f"    node {node.id}: running{_counts(view)}")
+
     def on_phase_end(self, view: SearchView, node: Node) -> None:
         extra = ""
         if node.status == NodeStatus.EARLY_STOPPED and node.stop_reason:
@@ -67,6 +74,12 @@ class PlainDisplay(SearchObserver):
 
     def on_message(self, view: SearchView, text: str) -> None:
         self.console.print(text)
+
+
+def _counts(view: SearchView) -> str:
+    """'  (2 running, 1 queued)' once any phase waits in a cluster's queue; nothing otherwise."""
+    queued = sum(r.state == "queued" for r in view.running)
+    return f"  ({len(view.running) - queued} running, {queued} queued)" if queued else ""
 
 
 class RichDisplay(PlainDisplay):
@@ -82,13 +95,17 @@ class RichDisplay(PlainDisplay):
             n = run.node
             last = run.metrics.records[-1] if run.metrics.records else {}
             row = Table.grid(padding=(0, 1))
+            if run.state == "queued":
+                row.add_row(Text(f"node {n.id}", style="dim"), Text("queued on the cluster", style="dim"))
+                parts.append(row)
+                continue
             row.add_row(Text(f"node {n.id}", style="cyan"),
                         ProgressBar(total=max(1, n.max_steps), completed=n.steps_done, width=30),
                         Text(f"{n.steps_done}/{n.max_steps}  best val {fmt_score(n.best_val)}  reward "
                              f"{last.get(names.REWARD_MEAN, float('nan')):.3f}  kl {last.get(names.KL, float('nan')):.4f}",
                              style="cyan"))
             parts.append(row)
-        budget = f"iterations {view.tree.iteration}/{view.budget}"
+        budget = f"iterations {view.tree.iteration}/{view.budget}{_counts(view)}"
         if view.max_gpu_hours is not None:
             budget += f"   GPU-h {view.gpu_hours:.2f}/{view.max_gpu_hours}"
         if view.max_agent_usd is not None:
@@ -112,6 +129,9 @@ class RichDisplay(PlainDisplay):
         self._refresh(view)
 
     def on_phase_metrics(self, view: SearchView, node: Node, records: list[dict[str, Any]]) -> None:
+        self._refresh(view)
+
+    def on_phase_state(self, view: SearchView, node: Node, state: str) -> None:
         self._refresh(view)
 
     def on_phase_end(self, view: SearchView, node: Node) -> None:

@@ -13,7 +13,9 @@ watches the search is an observer (observer.py).
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -45,6 +47,7 @@ class _Active:
     node: Node
     handle: PhaseHandle
     metrics: MetricSeries
+    state: str = "running"  # or "queued": the executor's scheduler has not started it yet
 
 
 class SearchEngine:
@@ -73,7 +76,7 @@ class SearchEngine:
         s = self.settings.search
         return SearchView(
             search_dir=self.rundir.root, tree=self.tree,
-            running=tuple(RunningPhase(a.node, a.metrics) for a in self.active.values()),
+            running=tuple(RunningPhase(a.node, a.metrics, a.state) for a in self.active.values()),
             budget=s.budget, gpu_hours=budget.gpu_hours(self.tree), max_gpu_hours=s.max_gpu_hours,
             agent_usd=budget.agent_usd(self.tree), max_agent_usd=s.max_agent_usd)
 
@@ -93,6 +96,7 @@ class SearchEngine:
         except BaseException:
             for act in self.active.values():
                 act.handle.kill()
+                act.node.job_id = None  # stopped by the search itself: a rerun starts it again from its checkpoint
             self.observers.on_search_abort(self.view())
             raise
         finally:
@@ -146,41 +150,72 @@ class SearchEngine:
         return node
 
     # ---- phases ------------------------------------------------------------------------------
-    def _launch(self, node: Node, resume_own: bool = False) -> None:
+    def _spec(self, node: Node, resume_own: bool) -> PhaseSpec:
         init = None
         if node.resume_from is not None:
             init = str(checkpoint_dir(self.rundir.node_dir(node.resume_from), node.resume_step))
-        spec = PhaseSpec(
+        return PhaseSpec(
             node_id=node.id, hparams=dict(node.hparams), output_dir=str(self.rundir.node_dir(node.id)),
             max_steps=node.max_steps, init_checkpoint=init, eval_every=self.settings.eval_every,
             save_every=self.settings.save_every, seed=self.settings.search.seed, global_offset=node.global_offset,
-            resume_own=resume_own,
+            resume_own=resume_own, job_id=node.job_id,
         )
+
+    def _launch(self, node: Node, resume_own: bool = False) -> None:
+        # An executor that can find a phase again after a crash gets an id chosen here and saved in tree.json
+        # before it submits: a search killed during submission still knows what may be running.
+        node.job_id = self._job_id(node) if hasattr(self.executor, "reattach") else None
+        spec = self._spec(node, resume_own)
         self.rundir.write_node_file(node.id, "spec.yaml", spec.to_dict())
         node.status = NodeStatus.RUNNING
         node.started_at = time.time()
         node.attempts += 1
         self.save()
-        handle = self.executor.launch(self.trainer, spec)
         # The handle tails metrics.jsonl from its start, so a resumed phase re-reads its earlier steps.
-        self.active[node.id] = _Active(node, handle, MetricSeries())
+        self._watch(node, self.executor.launch(self.trainer, spec))
+
+    def _job_id(self, node: Node) -> str:
+        """Unique on a shared cluster, and readable in `ray job list`: the search's name, the node, a random tail."""
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "-", str(self.meta.get("search_id") or self.rundir.root.name))[:60]
+        return f"llmzero-{name}-n{node.id}-{uuid.uuid4().hex[:8]}"
+
+    def _watch(self, node: Node, handle: PhaseHandle) -> None:
+        act = self.active[node.id] = _Active(node, handle, MetricSeries())
         self.observers.on_phase_start(self.view(), node)
+        self._note_state(act)
+
+    def _note_state(self, act: _Active) -> None:
+        state = getattr(act.handle, "state", "running")
+        if state != act.state:
+            act.state = state
+            self.rundir.log_event("phase_state", node=act.node.id, state=state)
+            self.observers.on_phase_state(self.view(), act.node, state)
 
     def _recover_in_flight(self) -> None:
-        """After a crash: phases left pending or running are launched again before anything new."""
+        """After a crash: a phase whose job outlived the search is watched again; the others left pending or
+        running are launched again (from their own last checkpoint when they saved one), before anything new."""
+        reattach = getattr(self.executor, "reattach", None)
         for node in self.tree:
-            if node.status in NodeStatus.IN_FLIGHT and not node.pruned:
-                own = prepare_for_start(self.rundir.node_dir(node.id), resume_own=True)
-                self.rundir.log_event("recovered", node=node.id, from_step=own or 0)
-                self._launch(node, resume_own=own is not None)
+            if node.status not in NodeStatus.IN_FLIGHT or node.pruned:
+                continue
+            handle = reattach(node.job_id, self._spec(node, True)) if reattach and node.job_id else None
+            if handle is not None:
+                self.rundir.log_event("reattached", node=node.id, job_id=node.job_id)
+                self._watch(node, handle)
+                continue
+            own = prepare_for_start(self.rundir.node_dir(node.id), resume_own=True)
+            self.rundir.log_event("recovered", node=node.id, from_step=own or 0)
+            self._launch(node, resume_own=own is not None)
 
     def _poll_once(self) -> None:
         for act in list(self.active.values()):
             fresh = act.handle.poll()
+            ended = act.handle.done()  # also brings the handle's state (queued/running) up to date
+            self._note_state(act)
             if fresh:
                 self._take_metrics(act, fresh)
                 self._maybe_stop(act)
-            if act.handle.done():
+            if ended:
                 self._take_metrics(act, act.handle.poll())  # what it wrote after the last poll
                 self._complete(act, act.handle.result())
 

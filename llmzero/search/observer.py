@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 class RunningPhase:
     node: Node
     metrics: MetricSeries
+    state: str = "running"  # or "queued": launched, waiting for the executor's scheduler (Ray) to start it
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,10 @@ class SearchObserver:
 
     def on_phase_metrics(self, view: SearchView, node: Node, records: list[dict[str, Any]]) -> None:
         """New metric records of a running phase (node.steps_done and best_val are up to date)."""
+
+    def on_phase_state(self, view: SearchView, node: Node, state: str) -> None:
+        """A launched phase is now "queued" (its scheduler holds it: no free GPUs, a runtime env building) or
+        "running"; a phase that starts at once sends no event."""
 
     def on_phase_end(self, view: SearchView, node: Node) -> None:
         """A phase finished (completed, early-stopped or failed), or a proposal was rejected."""
@@ -90,6 +95,9 @@ class Observers(SearchObserver):
 
     def on_phase_metrics(self, view: SearchView, node: Node, records: list[dict[str, Any]]) -> None:
         self._each("on_phase_metrics", view, node, records)
+
+    def on_phase_state(self, view: SearchView, node: Node, state: str) -> None:
+        self._each("on_phase_state", view, node, state)
 
     def on_phase_end(self, view: SearchView, node: Node) -> None:
         self._each("on_phase_end", view, node)

@@ -5,6 +5,7 @@
     result.json     written last by a phase process: {"status", "error", "steps_done", ...}
     checkpoints/    step_<k>/ adapter checkpoints, complete once their COMPLETE marker exists
     STOP            asks the phase to stop gracefully at its next step (its text is the reason)
+    phase_config.json  what a phase process runs: {"spec", "task", "model", "trainer"} (written by the search)
 
 Every backend and the search's crash recovery use these names and rules, so a phase resumed on
 another machine or by another backend reads the directory the same way.
@@ -24,6 +25,7 @@ METRICS_FILE = "metrics.jsonl"
 LOG_FILE = "log.txt"
 RESULT_FILE = "result.json"
 STOP_FILE = "STOP"
+PHASE_CONFIG = "phase_config.json"
 CHECKPOINTS = "checkpoints"
 COMPLETE_MARKER = "COMPLETE"
 

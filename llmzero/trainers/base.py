@@ -14,9 +14,10 @@ with the rest of the `trainer` config as keyword arguments. It must provide:
         optimiser steps in one pass over the training split at these hyperparameters, so
         agents can turn an epoch budget into max_steps (§3.4 stage 4).
     start(spec: PhaseSpec) -> PhaseHandle
-        launch the phase and return at once. The phase writes spec.output_dir/metrics.jsonl
-        (canonical names, llmzero.metrics.names), one flushed line per step, and saves
-        checkpoints under spec.output_dir/checkpoints/step_<k>/.
+        launch the phase on this machine and return at once (what cluster=local does). The
+        phase writes spec.output_dir/metrics.jsonl (canonical names, llmzero.metrics.names),
+        one flushed line per step, and saves checkpoints under spec.output_dir/checkpoints/step_<k>/.
+        TrainerBase runs phase_command(spec) as a child process (SubprocessPhase).
     can_evaluate: bool
         whether evaluate() scores checkpoints; when false the search reports no test or
         base-model score (TrainerBase says False and its evaluate returns None).
@@ -33,9 +34,10 @@ with the rest of the `trainer` config as keyword arguments. It must provide:
     phase_command(spec) -> PhaseCommand | None
         *what* to run for a phase that runs as its own process: the entry point's argv, its
         environment and the resources it needs. The executor (llmzero.executors, chosen by
-        cluster._target_) decides *where*: a local child process, a Ray job. None (TrainerBase)
-        means the backend runs phases itself through start(), in the search process (the
-        simulator), which only the local executor can do.
+        cluster._target_) decides *where*: start() on this machine, a Ray job elsewhere. None
+        (TrainerBase) means the backend can only run phases through its own start(), which
+        executors that run phases elsewhere refuse up front. The argv's interpreter is
+        sys.executable; an executor for other machines may swap it for their own python.
 
 Hyperparameters reach a backend fully resolved (every key of the search space, defaults
 filled in by the search from conf/search/default.yaml): a backend holds no defaults of its
@@ -63,6 +65,7 @@ from ..hparams.space import HParamSpec
 # The phase-directory contract and the result vocabulary, re-exported for backend authors.
 from ..state.phase_dir import checkpoint_dir, list_checkpoints, mark_checkpoint_complete
 from ..tree import PhaseResult, PhaseStatus
+from .subprocess_phase import SubprocessPhase
 
 
 @dataclass
@@ -77,6 +80,7 @@ class PhaseSpec:
     seed: int = 0
     global_offset: int = 0  # steps already trained along the path: metrics carry global_step too
     resume_own: bool = False  # re-launch after a crash: continue from this phase's own last checkpoint
+    job_id: str | None = None  # the id an executor submits the phase under (saved on the node before launch)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -181,6 +185,12 @@ class TrainerBase:
 
     def phase_command(self, spec: PhaseSpec) -> PhaseCommand | None:
         return None
+
+    def start(self, spec: PhaseSpec) -> PhaseHandle:
+        command = self.phase_command(spec)
+        if command is None:
+            raise NotImplementedError(f"the {self.name} trainer backend implements neither start() nor phase_command()")
+        return SubprocessPhase(command.argv, command.phase_dir, env=command.env)
 
 
 def missing_hparams(hparams: Mapping[str, Any], keys: Sequence[str]) -> list[str]:

@@ -28,7 +28,8 @@ from typing import Any
 from ..atomic import write_json_atomic
 from ..metrics import names
 from ..metrics.store import MetricSeries, MetricsTail
-from ..state.phase_dir import LOG_FILE, METRICS_FILE, RESULT_FILE, STOP_FILE, list_checkpoints, log_tail
+from ..state.phase_dir import LOG_FILE, METRICS_FILE, PHASE_CONFIG, RESULT_FILE, STOP_FILE, list_checkpoints, log_tail, \
+    prepare_for_start
 from ..tree import PhaseResult, PhaseStatus
 
 
@@ -55,6 +56,15 @@ def child_config(argv: list[str] | None, usage: str) -> dict[str, Any] | None:
         print(f"usage: {usage}", file=sys.stderr)
         return None
     return json.loads(Path(args[0]).read_text())
+
+
+def write_phase_config(spec: Any, task: dict[str, Any], model: dict[str, Any], trainer: dict[str, Any]) -> Path:
+    """Before a phase process starts (on whatever machine): its directory made ready for this attempt
+    (prepare_for_start) and the one file it reads, which names everything it runs; returns that file."""
+    prepare_for_start(spec.dir, spec.resume_own)
+    path = spec.dir / PHASE_CONFIG
+    write_json_atomic(path, {"spec": spec.to_dict(), "task": task, "model": model, "trainer": trainer})
+    return path
 
 
 def write_result(phase_dir: Path | str, status: str, *, error: str | None = None, steps_done: int = 0,

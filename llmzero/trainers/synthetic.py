@@ -12,6 +12,10 @@ Determinism: every random draw comes from `random.Random` seeded by a hash of (t
 seed, node id, phase seed, step), so the same spec gives the same metrics, and a phase
 resumed from its own checkpoint replays exactly the steps it would have run.
 
+Where it runs: start() runs a phase on a thread of the search process (seconds per search, what cluster=local
+does); phase_command() runs the same phase as its own process (llmzero.trainers.synthetic_phase), which is how an
+executor for other machines (cluster=ray) runs it. Either way a STOP file in the phase directory stops it.
+
 On resume_own, records after the checkpoint step are dropped from metrics.jsonl and the new
 handle's poll() returns the whole file from the start (the search may have lost its copy).
 Hyperparameters arrive fully resolved from the search; the simulator holds no defaults of its own.
@@ -23,6 +27,7 @@ import hashlib
 import json
 import math
 import random
+import sys
 import threading
 import time
 import traceback
@@ -37,10 +42,11 @@ from ..hparams.space import HParamSpace, HParamSpec
 from ..hparams.steps import steps_per_epoch
 from ..metrics import names
 from ..metrics.store import MetricSeries, MetricsTail, append_record
-from ..state.phase_dir import LOG_FILE, METRICS_FILE, log_tail, prepare_for_start
+from ..state.phase_dir import LOG_FILE, METRICS_FILE, STOP_FILE, log_tail, prepare_for_start
 from ..tree import PhaseStatus
-from .base import PhaseResult, PhaseSpec, TrainerBase, checkpoint_dir, list_checkpoints, mark_checkpoint_complete, \
-    require_hparams
+from .base import PhaseCommand, PhaseResult, PhaseSpec, TrainerBase, checkpoint_dir, list_checkpoints, \
+    mark_checkpoint_complete, require_hparams
+from .subprocess_phase import write_phase_config
 
 # What the simulated dynamics read; the search always sets them (conf/search/default.yaml).
 USED = ("learning_rate", "kl_coef", "temperature", "clip_ratio_low", "clip_ratio_high", "grad_clip", "entropy_coef",
@@ -170,7 +176,8 @@ class SyntheticTrainer(TrainerBase):
 
     def __init__(self, *, task: dict | None = None, model: dict | None = None, **options: Any) -> None:
         # Options and their defaults are the schema's (trainer=synthetic in conf/), written once there.
-        opts = SyntheticTrainerConfig(**_plain(options))
+        self.options = dict(_plain(options))  # what a phase process rebuilds this trainer from
+        opts = SyntheticTrainerConfig(**self.options)
         self.name = opts.name
         self._extra = _plain(opts.extra_hparams) or {}
         self.step_delay_s, self.memory_budget = float(opts.step_delay_s), float(opts.memory_budget)
@@ -208,6 +215,11 @@ class SyntheticTrainer(TrainerBase):
     def start(self, spec: PhaseSpec) -> "SyntheticPhase":
         return SyntheticPhase(self, spec)
 
+    def phase_command(self, spec: PhaseSpec) -> PhaseCommand:
+        path = write_phase_config(spec, self.task, self.model, self.options)
+        return PhaseCommand([sys.executable, "-m", "llmzero.trainers.synthetic_phase", str(path)], str(spec.dir),
+                            env={"PYTHONUNBUFFERED": "1"})
+
     def evaluate(self, checkpoint_dir: str | Path | None, split: str = "val",
                  hparams: dict[str, Any] | None = None) -> dict[str, float] | None:
         if split not in ("val", "test"):
@@ -219,7 +231,9 @@ class SyntheticTrainer(TrainerBase):
 class SyntheticPhase:
     """The running phase: a daemon thread writing metrics.jsonl, log.txt and checkpoints."""
 
-    def __init__(self, trainer: SyntheticTrainer, spec: PhaseSpec) -> None:
+    def __init__(self, trainer: SyntheticTrainer, spec: PhaseSpec, prepared: bool = False) -> None:
+        """`prepared`: the phase directory was made ready by phase_command() (in the search process); leave its
+        files alone and only find the checkpoint to continue from."""
         self.trainer, self.spec = trainer, spec
         self.hp = trainer.hparams(spec.hparams)
         self.dir = Path(spec.output_dir)
@@ -232,7 +246,7 @@ class SyntheticPhase:
         self._tail = MetricsTail(self.metrics_path)
         self._thread = threading.Thread(target=self._main, name=f"synthetic-node{spec.node_id}", daemon=True)
         try:  # before the thread, so the first poll() never sees a stale file
-            self._prepare_files()
+            self._prepare_files(prepared)
         except Exception:
             self.status, self.error, self._t1 = PhaseStatus.FAILED, traceback.format_exc(), time.time()
             self._done.set()
@@ -245,6 +259,10 @@ class SyntheticPhase:
 
     def done(self) -> bool:
         return self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the phase ends or `timeout` passes; whether it ended."""
+        return self._done.wait(timeout)
 
     def stop(self, reason: str = "") -> None:
         self.stop_reason = reason
@@ -268,8 +286,22 @@ class SyntheticPhase:
         )
 
     # -- the simulated training loop -------------------------------------------------------
-    def _prepare_files(self) -> None:
-        self._resume_from = prepare_for_start(self.dir, self.spec.resume_own)
+    def _prepare_files(self, prepared: bool) -> None:
+        if prepared:
+            own = list_checkpoints(self.dir) if self.spec.resume_own else []
+            self._resume_from = own[-1] if own else None
+        else:
+            self._resume_from = prepare_for_start(self.dir, self.spec.resume_own)
+
+    def stop_requested(self) -> bool:
+        """stop(), or a STOP file in the phase directory (how a stop reaches a phase on another machine)."""
+        if not self._stop.is_set() and (self.dir / STOP_FILE).exists():
+            try:
+                self.stop_reason = (self.dir / STOP_FILE).read_text().strip()
+            except OSError:
+                pass
+            self._stop.set()
+        return self._stop.is_set()
 
     def _log(self, line: str) -> None:
         with open(self.log_path, "a", encoding="utf-8") as fh:
@@ -313,7 +345,7 @@ class SyntheticPhase:
         for step in range(start + 1, total + 1):
             if self._kill.is_set():
                 raise SimulatedFailure("killed")
-            if self._stop.is_set():
+            if self.stop_requested():
                 break
             mem = hp["batch_size"] * hp["rollouts"] * hp["response_length"]
             if mem > t.memory_budget:

@@ -76,6 +76,7 @@ class Node:
     reparented_from: int | None = None  # parent before a successful debug was lifted (§3.2)
     pruned: bool = False
     attempts: int = 0  # times this phase was started (>1 after a crash and resume)
+    job_id: str | None = None  # the executor's id of the attempt in flight (a Ray job), found again after a crash
     started_at: float | None = None
     finished_at: float | None = None
 

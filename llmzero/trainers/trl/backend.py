@@ -27,12 +27,9 @@ from ...config.schema import TRLTrainerConfig
 from ...hparams.space import HParamSpace, HParamSpec
 from ...hparams.steps import steps_per_epoch
 from ...models.resolve import model_path_problem
-from ...state.phase_dir import prepare_for_start
 from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
-from ..subprocess_phase import SubprocessPhase
+from ..subprocess_phase import write_phase_config
 from .config_map import MANAGED_FIELDS, problems
-
-PHASE_CONFIG = "phase_config.json"
 
 
 def _plain(x: Any) -> Any:
@@ -121,18 +118,10 @@ class TRLTrainer(TrainerBase):
         return env
 
     def phase_command(self, spec: PhaseSpec) -> PhaseCommand:
-        prepare_for_start(spec.dir, spec.resume_own)
-        path = spec.dir / PHASE_CONFIG
-        write_json_atomic(path, {"spec": spec.to_dict(), "task": self.task, "model": self.model,
-                                 "trainer": self.options()})
+        path = write_phase_config(spec, self.task, self.model, self.options())
         argv = [sys.executable, "-m", "llmzero.trainers.trl.phase", str(path)]
         return PhaseCommand(argv, str(spec.dir), env=self._env(),
                             resources=Resources(cpus=float(self.opts.torch_threads or 1)))
-
-    def start(self, spec: PhaseSpec) -> SubprocessPhase:
-        """The phase as a child process of this one (what the local executor does with phase_command)."""
-        command = self.phase_command(spec)
-        return SubprocessPhase(command.argv, command.phase_dir, env=command.env)
 
     def max_new_tokens(self, checkpoint: str | Path | None, hparams: dict[str, Any]) -> int:
         """Greedy length: trainer.eval_max_new_tokens, else the one the phase scored this checkpoint's val with (its

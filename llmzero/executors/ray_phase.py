@@ -1,0 +1,172 @@
+"""A phase running as a Ray job: the PhaseHandle that cluster=ray hands the engine.
+
+Metrics, the log and checkpoints are read from the phase directory on shared storage, exactly as for a local
+phase; only the process's life comes from Ray (JobSubmissionClient.get_job_info). Rules:
+
+- stop(reason) writes STOP (the phase saves and ends early_stopped at its next step); if the job is still
+  running `stop_grace_s` later, stop_job ends it, and what it saved counts as early-stopped.
+- A job stopped by anyone else (`ray job stop`, the dashboard), or failed, or gone from Ray (the head lost it),
+  is a failed phase whose error is Ray's own status message; the error analyzer reads it like any failure.
+- Queued (PENDING: waiting for resources or for its runtime env) and running are told apart for the display.
+- Cost: the GPUs the job holds × its running time (from the first poll that sees it RUNNING, or Ray's start
+  time when the search attached later, to Ray's end time), so search.max_gpu_hours means cluster GPU-hours.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Any
+
+from ..atomic import write_text_atomic
+from ..metrics.store import MetricsTail
+from ..state.phase_dir import LOG_FILE, METRICS_FILE, RESULT_FILE, STOP_FILE
+from ..trainers.subprocess_phase import result_from_files
+from ..tree import PhaseResult, PhaseStatus
+
+TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+UNREACHABLE_LIMIT_S = 300.0  # a head that stays silent this long has lost the job, as far as the search can tell
+KILL_WAIT_S = 30.0  # Ray sends SIGTERM, then SIGKILL after RAY_JOB_STOP_WAIT_TIME_S (3 s by default)
+
+
+def brief(message: str | None, limit: int = 800) -> str:
+    """Ray's status message without the logs and tracebacks it may append: its first line, plus the last line of a
+    traceback (the exception) when there is one."""
+    lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
+    if not lines:
+        return "no message from Ray"
+    text = lines[0]
+    if len(lines) > 1 and any(ln.startswith("Traceback") for ln in lines):
+        text += " " + lines[-1]
+    return text[:limit]
+
+
+def _ms(value: Any) -> float | None:
+    return float(value) / 1000.0 if value else None
+
+
+class RayPhase:
+    def __init__(self, client: Any, job_id: str, phase_dir: Path | str, *, gpus: float = 0.0,
+                 stop_grace_s: float = 300.0, address: str = "", watch_start: bool = True) -> None:
+        """`watch_start`: the job was just submitted, so the first poll that sees it RUNNING dates its start; a
+        job found again after a restart of the search is dated by Ray's own start time instead."""
+        self.client, self.job_id, self.phase_dir = client, job_id, Path(phase_dir)
+        self.gpus, self.stop_grace_s, self.address = float(gpus), float(stop_grace_s), address
+        self._tail = MetricsTail(self.phase_dir / METRICS_FILE)
+        self._status = "PENDING"
+        self._info: Any = None
+        self._gone: str | None = None  # why the job can no longer be followed
+        self._running_since: float | None = None
+        self._stop_asked: float | None = None
+        self._forced = False  # stop_job after the grace period
+        self._silent_since: float | None = None
+        self._watch_start = watch_start
+
+    def fail(self, why: str) -> None:
+        """The job never reached Ray (refused at submission): the phase is over, failed with `why`."""
+        self._gone = why
+
+    # -- PhaseHandle -----------------------------------------------------------------------------
+    @property
+    def state(self) -> str:
+        """'queued' while Ray has not started the job (no free resources, runtime env building), else 'running'."""
+        return "queued" if self._status == "PENDING" and self._gone is None else "running"
+
+    def poll(self) -> list[dict[str, Any]]:
+        return self._tail.poll()
+
+    def done(self) -> bool:
+        self._refresh()
+        return self._status in TERMINAL or self._gone is not None
+
+    def stop(self, reason: str = "") -> None:
+        if self._stop_asked is None:
+            write_text_atomic(self.phase_dir / STOP_FILE, (reason or "stop requested") + "\n")
+            self._stop_asked = time.time()
+
+    def kill(self) -> None:
+        """The search is ending: stop the job now and wait until Ray confirms, so no phase outlives it unwatched."""
+        if self.done():
+            return
+        try:
+            self.client.stop_job(self.job_id)
+        except (RuntimeError, OSError):
+            return
+        deadline = time.monotonic() + KILL_WAIT_S
+        while not self.done() and time.monotonic() < deadline:
+            time.sleep(0.5)
+
+    def result(self) -> PhaseResult:
+        if not self.done():
+            raise RuntimeError("result() called before the Ray job ended")
+        info = self._info
+        running_s = self._running_seconds()
+        res = result_from_files(self.phase_dir, getattr(info, "driver_exit_code", None), running_s)
+        status, error = res.status, res.error
+        wrote_result = (self.phase_dir / RESULT_FILE).exists()
+        message = brief(getattr(info, "message", None))
+        if self._gone is not None:
+            status, error = PhaseStatus.FAILED, self._gone
+        elif self._status == "STOPPED" and self._stop_asked is None:
+            status, error = PhaseStatus.FAILED, (f"Ray job {self.job_id} was stopped from outside the search "
+                                                 f"(`ray job stop` or the dashboard): {message}")
+        elif self._status == "STOPPED" and not wrote_result:
+            # Our own stop_job after the grace period: the phase was told to stop and its checkpoints stand.
+            status, error = PhaseStatus.EARLY_STOPPED, None
+        elif self._status == "FAILED" and not wrote_result:
+            status, error = PhaseStatus.FAILED, f"Ray job {self.job_id} failed: {message}"
+        elif self._status == "SUCCEEDED" and not wrote_result:
+            status, error = PhaseStatus.FAILED, (
+                f"Ray job {self.job_id} succeeded but {self.phase_dir / RESULT_FILE} never appeared: the phase wrote its "
+                "files on the worker's disk; search.dir must be on storage every Ray node mounts at the same path")
+        log = res.log_tail
+        if status == PhaseStatus.FAILED and not (self.phase_dir / LOG_FILE).exists():
+            log = self._ray_logs()
+        return dataclasses.replace(res, status=status, error=error, log_tail=log, wall_s=running_s,
+                                   gpu_s=self.gpus * running_s)
+
+    # -- Ray -------------------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        if self._status in TERMINAL or self._gone is not None:
+            return
+        now = time.time()
+        try:
+            info = self.client.get_job_info(self.job_id)
+        except RuntimeError as exc:  # the job server answered: it does not know this job
+            self._gone = (f"Ray job {self.job_id} is no longer known to the Ray cluster at {self.address} (the head "
+                          f"restarted or the job was deleted): {brief(str(exc))}")
+            return
+        except OSError as exc:
+            self._silent_since = self._silent_since or now
+            if now - self._silent_since > UNREACHABLE_LIMIT_S:
+                self._gone = (f"the Ray cluster at {self.address} has not answered for {UNREACHABLE_LIMIT_S:.0f} s "
+                              f"about job {self.job_id}: {brief(str(exc))}")
+            return
+        self._silent_since = None
+        self._info = info
+        self._status = str(getattr(info.status, "value", info.status))
+        if self._status == "RUNNING" and self._running_since is None and self._watch_start:
+            self._running_since = now
+        if (self._stop_asked is not None and not self._forced and self._status not in TERMINAL
+                and now - self._stop_asked > self.stop_grace_s):
+            self._forced = True
+            try:
+                self.client.stop_job(self.job_id)
+            except (RuntimeError, OSError):
+                pass
+
+    def _running_seconds(self) -> float:
+        info = self._info
+        end = _ms(getattr(info, "end_time", None)) or time.time()
+        start = self._running_since or _ms(getattr(info, "start_time", None)) or end
+        return max(0.0, end - start)
+
+    def _ray_logs(self, lines: int = 60) -> str:
+        """`ray job logs`: the fallback when the phase never wrote log.txt (it never started, or wrote elsewhere)."""
+        try:
+            text = self.client.get_job_logs(self.job_id)
+        except (RuntimeError, OSError) as exc:
+            return f"(no log.txt, and Ray's job logs could not be read: {exc})"
+        tail = "\n".join(str(text or "").splitlines()[-lines:])
+        return tail or f"(no log.txt, and Ray holds no log for job {self.job_id}: its command never started)"
