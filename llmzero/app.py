@@ -31,7 +31,7 @@ from .state.rundir import RunDir, resume_problem
 from .strategy.recipe import phase_lengths
 from .tracking.observer import WandbObserver
 from .tracking.wandb_runs import WandbTracker
-from .tree import Tree
+from .tree import NodeStatus, Tree
 from .tree.journal import JournalError
 
 # Settings that define *which* search a directory holds; the budget and caps may change on resume.
@@ -225,6 +225,13 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
                               _convert_="all", _recursive_=False)
         agent = instantiate(cfg.agent, _convert_="all")
         executor = make_executor(cfg)
+        left = [n for n in tree if n.status in NodeStatus.IN_FLIGHT and not n.pruned and n.job_id]
+        if left and not hasattr(executor, "reattach"):  # it would run the phase again beside the job still running
+            raise ConfigError(
+                f"node {left[0].id} was left running as job {left[0].job_id} by the executor this search was started "
+                f"with, and cluster._target_={type(executor).__module__}.{type(executor).__name__} cannot find that "
+                f"job again: rerun with the search's own cluster settings (cluster in {rundir.config_file}) until no "
+                "phase is in flight, then change the cluster")
         problems = executor.check(trainer, search_dir, console.print)
         if problems:
             raise ConfigError("; ".join(problems))

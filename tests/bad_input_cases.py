@@ -26,6 +26,7 @@ from hydra.core.singleton import Singleton
 
 from llmzero.agents.base import Proposal
 from llmzero.agents.heuristic import HeuristicAgent
+from llmzero.trainers.base import TrainerBase
 from llmzero.trainers.synthetic import SyntheticTrainer
 
 # Fast, quiet, offline: the synthetic trainer without its step delay.
@@ -238,6 +239,17 @@ CASES = [
          ("wandb.dir=/proc/llmzero-wandb", "wandb.mode=disabled"), kind=F),
     Case("executor class that does not exist", ["cluster._target_=llmzero.executors.ray.RayExecutor"], 2,
          ("cluster._target_='llmzero.executors.ray.RayExecutor'", "has no attribute 'ray'")),
+    Case("Ray address nothing answers at", ["cluster=ray", "cluster.address=http://127.0.0.1:9"], 2,
+         ("cluster.address='http://127.0.0.1:9' is not valid: no Ray job server answers there", "ray start --head")),
+    Case("Ray address misspelt", ["cluster=ray", "cluster.adress=http://head:8265"], 2,
+         ("cluster.adress", "did you mean cluster.address")),
+    Case("Ray stop grace negative", ["cluster=ray", "cluster.stop_grace_s=-1"], 2, ("cluster.stop_grace_s=-1.0",)),
+    Case("Ray memory per phase zero", ["cluster=ray", "cluster.memory_gb_per_phase=0"], 2,
+         ("cluster.memory_gb_per_phase=0.0",)),
+    Case("Ray forwarded variable not a name", ["cluster=ray", "cluster.forward_env=[1X]"], 2,
+         ("cluster.forward_env='1X'", "names of environment variables")),
+    Case("Ray with a trainer that runs only in process", ["cluster=ray", "trainer._target_=bad_input_cases.InProcessOnly"],
+         2, ("cannot run on cluster=ray", "phase_command"), kind="plug-in backend"),
     Case("trainer with a bug", ["trainer._target_=bad_input_cases.BuggyTrainer"], 1,
          ("unexpected ZeroDivisionError", "llmzero-crash-", "rerun the same command"), kind="plug-in backend"),
 ]
@@ -289,6 +301,12 @@ class BuggyTrainer(SyntheticTrainer):
 
     def steps_per_epoch(self, hparams):
         return 1 // 0
+
+
+class InProcessOnly(SyntheticTrainer):
+    """A plug-in trainer that can only run its phases in the search process (no phase entry point)."""
+
+    phase_command = TrainerBase.phase_command
 
 
 class Outcome:

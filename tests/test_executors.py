@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from rich.console import Console
 
 from llmzero.app import run_search
+from llmzero.config.schema import ConfigError
 from llmzero.executors.local import LocalExecutor
 from llmzero.trainers.base import PhaseCommand, PhaseSpec
 from llmzero.state.phase_dir import PHASE_CONFIG
@@ -58,3 +60,17 @@ def test_the_trl_backend_says_what_to_run_and_the_local_executor_where(tmp_path)
     assert command.argv[3] == str(tmp_path / "nodes" / "0" / PHASE_CONFIG) and command.resources.cpus == 2.0
     assert json.loads(Path(command.argv[3]).read_text())["spec"]["node_id"] == 0
     assert command.env["OMP_NUM_THREADS"] == "2"
+
+
+def test_a_job_left_in_flight_by_another_executor_is_never_run_twice(tmp_path):
+    """A search whose node is still a job on a cluster (its id in tree.json) cannot be continued by an executor
+    that cannot find that job again: the phase would run twice on one directory."""
+    out = tmp_path / "run"
+    run_search(cfg("search.budget=1"), out, Console(file=open(os.devnull, "w")))
+    tree = json.loads((out / "tree.json").read_text())
+    tree["nodes"][0].update(status="running", job_id="llmzero-run-n0-0123abcd")
+    (out / "tree.json").write_text(json.dumps(tree))
+    with pytest.raises(ConfigError, match=r"node 0 was left running as job llmzero-run-n0-0123abcd .* cluster\._target_="
+                                          r"llmzero\.executors\.local\.LocalExecutor cannot find that job again"):
+        run_search(cfg("search.budget=2"), out, Console(file=open(os.devnull, "w")))
+    assert json.loads((out / "tree.json").read_text())["nodes"][0]["status"] == "running"  # nothing touched

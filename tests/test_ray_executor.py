@@ -76,6 +76,28 @@ def events(out: Path, kind: str) -> list[dict]:
     return [e for e in map(json.loads, (out / "events.jsonl").read_text().splitlines()) if e["event"] == kind]
 
 
+# ---------------------------------------------------------------------------------------- what a job is
+
+
+def test_a_job_carries_the_phase_command_our_package_and_only_the_named_variables(tmp_path, monkeypatch):
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-secret")
+    monkeypatch.setenv("HF_HOME", "/shared/hf")
+    monkeypatch.setenv("MY_TOKEN", "tok")
+    executor = RayExecutor(pip=["rdkit==2025.9.1"], runtime_env={"pip": ["bm25s"], "env_vars": {"A": "1"}})
+    env = executor.runtime_env({"OMP_NUM_THREADS": "1"})
+    assert env["env_vars"] == {"HF_HOME": "/shared/hf", "OMP_NUM_THREADS": "1", "A": "1"}  # no key, no token
+    assert env["pip"] == ["bm25s", "rdkit==2025.9.1"]
+    assert env["py_modules"] == [str(Path(__import__("llmzero").__file__).parent)]
+    named = RayExecutor(forward_env=["MY_TOKEN"], ship_package=False).runtime_env({})
+    assert named["env_vars"] == {"MY_TOKEN": "tok"} and "py_modules" not in named
+    trainer = SyntheticTrainer(task={"name": "arithmetic", "train_size": 64}, model={})
+    spec = PhaseSpec(node_id=3, hparams=HP, output_dir=str(tmp_path / "phase dir"), max_steps=3)
+    argv = trainer.phase_command(spec).argv
+    assert argv[0] == sys.executable  # what it runs here; on a worker, cluster.python replaces it
+    entry = RayExecutor(python="python3").entrypoint(["python3", *argv[1:]], tmp_path / "phase dir" / "log.txt")
+    assert entry.startswith("python3 -m llmzero.executors.phase_log ") and f"'{tmp_path}/phase dir/log.txt' --" in entry
+
+
 # ---------------------------------------------------------------------------------------------- bad input
 
 

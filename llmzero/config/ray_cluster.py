@@ -24,7 +24,6 @@ class RayClusterConfig(ClusterConfig):
     # The Ray Jobs address (what `ray job submit --address` takes, http://<head>:8265). null: Ray's own lookup,
     # $RAY_ADDRESS, then a cluster started on this machine with `ray start --head`.
     address: Optional[str] = None
-    poll_interval_s: float = 1.0  # each poll asks Ray for the status of every phase in flight
     cpus_per_phase: Optional[float] = None  # null: what the trainer backend asks for (TRL: trainer.torch_threads)
     memory_gb_per_phase: Optional[float] = None  # null: no memory reservation
     forward_env: List[str] = field(default_factory=lambda: list(FORWARDED_BY_DEFAULT))

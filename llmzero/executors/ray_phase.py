@@ -8,6 +8,9 @@ phase; only the process's life comes from Ray (JobSubmissionClient.get_job_info)
 - A job stopped by anyone else (`ray job stop`, the dashboard), or failed, or gone from Ray (the head lost it),
   is a failed phase whose error is Ray's own status message; the error analyzer reads it like any failure.
 - Queued (PENDING: waiting for resources or for its runtime env) and running are told apart for the display.
+- The phase is over when its result.json appears (written last by every phase entry point), without waiting for
+  Ray to notice the process has exited (its job supervisor looks once a second): the next phase can be
+  submitted meanwhile, and Ray starts it when the resources are free.
 - Cost: the GPUs the job holds × its running time (from the first poll that sees it RUNNING, or Ray's start
   time when the search attached later, to Ray's end time), so search.max_gpu_hours means cluster GPU-hours.
 """
@@ -15,6 +18,7 @@ phase; only the process's life comes from Ray (JobSubmissionClient.get_job_info)
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 from typing import Any
@@ -26,19 +30,19 @@ from ..trainers.subprocess_phase import result_from_files
 from ..tree import PhaseResult, PhaseStatus
 
 TERMINAL = ("SUCCEEDED", "FAILED", "STOPPED")
+STATUS_EVERY_S = 1.0  # a running job's status is asked at most this often; the files are read at every poll
+OUTSIDE_STOP_WAIT_S = 15.0  # how long an unasked early stop waits for Ray to say who stopped the job
 UNREACHABLE_LIMIT_S = 300.0  # a head that stays silent this long has lost the job, as far as the search can tell
 KILL_WAIT_S = 30.0  # Ray sends SIGTERM, then SIGKILL after RAY_JOB_STOP_WAIT_TIME_S (3 s by default)
 
 
 def brief(message: str | None, limit: int = 800) -> str:
-    """Ray's status message without the logs and tracebacks it may append: its first line, plus the last line of a
-    traceback (the exception) when there is one."""
+    """Ray's status message without the logs and tracebacks it may append: its first line, and its last (the
+    exception of a traceback, or the last line the job printed)."""
     lines = [ln.strip() for ln in (message or "").splitlines() if ln.strip()]
     if not lines:
         return "no message from Ray"
-    text = lines[0]
-    if len(lines) > 1 and any(ln.startswith("Traceback") for ln in lines):
-        text += " " + lines[-1]
+    text = lines[0] + (f" … {lines[-1]}" if len(lines) > 1 else "")
     return text[:limit]
 
 
@@ -62,6 +66,8 @@ class RayPhase:
         self._forced = False  # stop_job after the grace period
         self._silent_since: float | None = None
         self._watch_start = watch_start
+        self._asked_at = 0.0  # when Ray was last asked for the job's status
+        self._result_seen: float | None = None
 
     def fail(self, why: str) -> None:
         """The job never reached Ray (refused at submission): the phase is over, failed with `why`."""
@@ -78,7 +84,16 @@ class RayPhase:
 
     def done(self) -> bool:
         self._refresh()
-        return self._status in TERMINAL or self._gone is not None
+        if self._status in TERMINAL or self._gone is not None:
+            return True
+        if self._result_seen is None:
+            if not (self.phase_dir / RESULT_FILE).exists():
+                return False
+            self._result_seen = time.time()
+        # A phase that stopped early though the search never asked was sent SIGTERM by someone else (`ray job
+        # stop`, a preemption): Ray's own word on it is worth a few seconds.
+        unasked = self._stop_asked is None and self._result_status() == PhaseStatus.EARLY_STOPPED
+        return not unasked or time.time() - self._result_seen > OUTSIDE_STOP_WAIT_S
 
     def stop(self, reason: str = "") -> None:
         if self._stop_asked is None:
@@ -105,10 +120,11 @@ class RayPhase:
         res = result_from_files(self.phase_dir, getattr(info, "driver_exit_code", None), running_s)
         status, error = res.status, res.error
         wrote_result = (self.phase_dir / RESULT_FILE).exists()
-        message = brief(getattr(info, "message", None))
+        message = brief(getattr(info, "message", None)) if self._status in TERMINAL else \
+            "the phase was sent SIGTERM and ended early"
         if self._gone is not None:
             status, error = PhaseStatus.FAILED, self._gone
-        elif self._status == "STOPPED" and self._stop_asked is None:
+        elif self._stop_asked is None and (self._status == "STOPPED" or status == PhaseStatus.EARLY_STOPPED):
             status, error = PhaseStatus.FAILED, (f"Ray job {self.job_id} was stopped from outside the search "
                                                  f"(`ray job stop` or the dashboard): {message}")
         elif self._status == "STOPPED" and not wrote_result:
@@ -127,10 +143,19 @@ class RayPhase:
                                    gpu_s=self.gpus * running_s)
 
     # -- Ray -------------------------------------------------------------------------------------
+    def _result_status(self) -> str | None:
+        try:
+            return json.loads((self.phase_dir / RESULT_FILE).read_text()).get("status")
+        except (OSError, ValueError, AttributeError):
+            return None
+
     def _refresh(self) -> None:
-        if self._status in TERMINAL or self._gone is not None:
-            return
         now = time.time()
+        # A queued job is asked at every poll, so its start (and its GPU-seconds) is dated to within a poll.
+        recent = self._status != "PENDING" and now - self._asked_at < STATUS_EVERY_S
+        if self._status in TERMINAL or self._gone is not None or recent:
+            return
+        self._asked_at = now
         try:
             info = self.client.get_job_info(self.job_id)
         except RuntimeError as exc:  # the job server answered: it does not know this job

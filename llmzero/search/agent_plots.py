@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 from ..metrics import names
 from ..metrics.store import MetricSeries
@@ -37,20 +38,6 @@ def path_metrics(tree: Tree, rundir: RunDir, node_id: int, own: MetricSeries | N
     return out
 
 
-def render_node_plot(rundir: RunDir, node: Node) -> Path | None:
-    """The node's metric grid (metrics.png): for the report and for multimodal proposers of its children."""
-    try:
-        from ..metrics.plots import plot_node_metrics  # matplotlib: only when a plot is drawn
-
-        ndir = rundir.node_dir(node.id)
-        title = f"node {node.id} ({node.kind}, {node.status})"
-        return plot_node_metrics(MetricSeries.load(ndir / METRICS_FILE), ndir / "metrics.png", title=title)
-    except Exception as exc:  # noqa: BLE001 - reported, not fatal
-        log.warning("could not plot node %s: %s", node.id, exc)
-        rundir.log_event("plot_failed", node=node.id, error=str(exc))
-        return None
-
-
 def render_overlay(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries, incumbent: Node,
                    incumbent_metrics: MetricSeries | None = None) -> list[str]:
     """The running strategy (blue) against the incumbent's (green), as nodes/<id>/overlays/step<k>.png."""
@@ -65,3 +52,32 @@ def render_overlay(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries
     except Exception as exc:  # noqa: BLE001
         log.warning("could not plot the overlay for node %s: %s", node.id, exc)
         return []
+
+
+def end_of_phase_plots(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries,
+                       against: Node | None) -> Callable[[], None]:
+    """The plots of a phase that just ended (its overlay against `against`, when given, then its metric grid) as one
+    call that reads neither the tree nor the engine: what it needs is gathered now, so it may run on another
+    thread while the search goes on (the figures use matplotlib's object API, no pyplot state)."""
+    from ..metrics.plots import plot_node_metrics, plot_overlay  # matplotlib: only when a plot is drawn
+
+    ndir = rundir.node_dir(node.id)
+    own = MetricSeries.load(ndir / METRICS_FILE)
+    title = f"node {node.id} ({node.kind}, {node.status})"
+    overlay = None
+    if against is not None:
+        overlay = (path_metrics(tree, rundir, node.id, metrics), path_metrics(tree, rundir, against.id),
+                   ndir / "overlays" / f"step{metrics.last_step():05d}.png",
+                   f"node {node.id} (running) vs node {against.id} (best completed)")
+
+    def draw() -> None:
+        try:
+            if overlay is not None:
+                current, incumbent, out, overlay_title = overlay
+                plot_overlay(current, incumbent, out, title=overlay_title)
+            plot_node_metrics(own, ndir / "metrics.png", title=title)
+        except Exception as exc:  # noqa: BLE001 - reported, not fatal
+            log.warning("could not plot node %s: %s", node.id, exc)
+            rundir.log_event("plot_failed", node=node.id, error=str(exc))
+
+    return draw

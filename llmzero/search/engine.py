@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -32,7 +33,7 @@ from ..strategy.recipe import build_recipe
 from ..trainers.base import PhaseHandle, PhaseResult, PhaseSpec, TrainerBackend
 from ..tree import Cost, Node, NodeKind, NodeStatus, Tree
 from . import budget
-from .agent_plots import render_node_plot, render_overlay
+from .agent_plots import end_of_phase_plots
 from .early_stop import StopSchedule, check_running
 from .final_eval import evaluate_final
 from .observer import Observers, RunningPhase, SearchObserver, SearchView
@@ -68,6 +69,9 @@ class SearchEngine:
         self.meta = meta or {}
         self.schedule = StopSchedule(settings.search.early_stop)
         self.active: dict[int, _Active] = {}
+        # The plots of ended phases (about a second of matplotlib each) are drawn on this thread while the loop
+        # goes on, unless the agent reads them before it proposes the children.
+        self._plotter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llmzero-plots")
 
     def save(self) -> None:
         self.rundir.save_tree(self.tree, self.meta)
@@ -101,6 +105,7 @@ class SearchEngine:
             raise
         finally:
             self.save()
+            self._plotter.shutdown(wait=True)  # every plot is on disk before the report or a rerun reads them
         return self._finish(stop_reason or "search tree exhausted")
 
     def _fill_slots(self) -> str | None:
@@ -240,15 +245,19 @@ class SearchEngine:
         """Backpropagate (the node takes in its result) and prune a fixed debug chain (§3.2)."""
         node = act.node
         incumbent = self.tree.best_node()  # before this node counts: what it was running against
-        if incumbent is not None and act.metrics.records and self.schedule.overlay_at_end(self.agent.wants_images):
-            render_overlay(self.tree, self.rundir, node, act.metrics, incumbent)
+        against = incumbent if (incumbent is not None and act.metrics.records
+                                and self.schedule.overlay_at_end(self.agent.wants_images)) else None
         del self.active[node.id]
         self.schedule.forget(node.id)
         node.absorb(result, self.settings.cluster.gpus_per_phase)
         if result.status == NodeStatus.FAILED:
             write_text_atomic(self.rundir.node_dir(node.id) / "error.txt",
                               f"{result.error}\n\n--- log tail ---\n{result.log_tail}\n")
-        render_node_plot(self.rundir, node)
+        draw = end_of_phase_plots(self.tree, self.rundir, node, act.metrics, against)
+        if self.agent.wants_images:
+            draw()  # the proposer of its children reads its metric grid
+        else:
+            self._plotter.submit(draw)
         lifted = self.tree.lift_fixed_debug(node.id) if node.validated else None
         if lifted is not None:
             self.rundir.log_event("debug_fixed", node=node.id, origin=lifted.id, new_parent=node.parent)
