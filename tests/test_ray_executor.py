@@ -23,7 +23,8 @@ from llmzero.agents.heuristic import HeuristicAgent
 from llmzero.app import run_search
 from llmzero.config.schema import ConfigError
 from llmzero.executors.ray_jobs import RayExecutor
-from llmzero.trainers.base import PhaseSpec
+from llmzero.executors.ray_phase import RayPhase
+from llmzero.trainers.base import PhaseCommand, PhaseSpec
 from llmzero.trainers.synthetic import SyntheticTrainer
 
 from ray_head import free_port, start_head
@@ -146,6 +147,51 @@ def test_a_runtime_env_that_does_not_build_is_refused_and_fails_a_phase_with_ray
     result = handle.result()
     assert result.status == "failed" and result.error.startswith(f"Ray job {handle.job_id} failed: runtime_env setup failed")
     assert "Connection refused" in result.error and "never started" in result.log_tail
+
+
+class DeafTrainer(SyntheticTrainer):
+    """A backend whose phase never reads its STOP file (a hung step, a trainer without the hook)."""
+
+    def phase_command(self, spec):
+        spec.dir.mkdir(parents=True, exist_ok=True)
+        return PhaseCommand([sys.executable, "-c", "import time; time.sleep(120)"], str(spec.dir))
+
+
+def test_a_phase_that_ignores_stop_is_ended_with_stop_job_after_the_grace_period(head, tmp_path):
+    executor = RayExecutor(address=head.address, stop_grace_s=2.0)
+    spec = PhaseSpec(node_id=5, hparams=HP, output_dir=str(tmp_path / "phase"), max_steps=3)
+    handle = executor.launch(DeafTrainer(task={"name": "arithmetic", "train_size": 64}, model={}), spec)
+    deadline = time.monotonic() + 60
+    while handle.state == "queued" and time.monotonic() < deadline:
+        handle.done()
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    handle.stop("dominated")
+    while not handle.done() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert (tmp_path / "phase" / "STOP").read_text() == "dominated\n"
+    assert time.monotonic() - t0 >= 2.0 and head.client().get_job_status(handle.job_id) == "STOPPED"
+    result = handle.result()
+    assert result.status == "early_stopped" and result.error is None  # told to stop; what it saved stands
+
+
+class FakeJobClient:
+    """FAKE Ray job client: a head that restarts and forgets its jobs cannot be staged on one machine in a test."""
+
+    def get_job_info(self, job_id):
+        raise RuntimeError(f"Request failed with status code 404: Job {job_id} does not exist.")
+
+    def get_job_logs(self, job_id):
+        raise RuntimeError("404")
+
+
+def test_a_job_that_ray_no_longer_knows_is_a_failed_phase_that_names_it(tmp_path):
+    handle = RayPhase(FakeJobClient(), "llmzero-run-n4-abc", tmp_path, address="http://head:8265")
+    assert handle.done()
+    result = handle.result()
+    assert result.status == "failed" and result.error.startswith(
+        "Ray job llmzero-run-n4-abc is no longer known to the Ray cluster at http://head:8265")
+    assert "Job llmzero-run-n4-abc does not exist" in result.error and "could not be read" in result.log_tail
 
 
 # ------------------------------------------------------------------------------------------- searches
