@@ -9,7 +9,6 @@ it resumed from and the incumbent after its own, each record on its global step 
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Callable
 
 from ..metrics import names
