@@ -31,7 +31,7 @@ from typing import Any, Callable
 from ..config.ray_cluster import RayClusterConfig
 from ..state.phase_dir import LOG_FILE, RESULT_FILE
 from ..trainers.base import PhaseSpec, TrainerBackend, TrainerBase
-from .ray_phase import TERMINAL, RayPhase, brief
+from .ray_phase import TERMINAL, RayPhase, brief, job_status
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the llmzero package the search runs, shipped to the workers
 WRAPPER = "llmzero.executors.phase_log"
@@ -51,7 +51,7 @@ class RayExecutor:
     # -- Executor --------------------------------------------------------------------------------
     def check(self, trainer: TrainerBackend, search_dir: Path, say: Callable[[str], None] | None = None) -> list[str]:
         say = _quiet(say)
-        if type(trainer).phase_command is TrainerBase.phase_command or not hasattr(trainer, "phase_command"):
+        if getattr(type(trainer), "phase_command", TrainerBase.phase_command) is TrainerBase.phase_command:
             return [f"trainer={getattr(trainer, 'name', type(trainer).__name__)} cannot run on cluster=ray: its backend "
                     "runs phases only inside the search process (it has no phase_command); use cluster=local, or give "
                     "the backend a phase entry point (llmzero/trainers/base.py)"]
@@ -192,7 +192,7 @@ class RayExecutor:
         status, info = "PENDING", None
         while time.monotonic() - t0 < self.opts.probe_timeout_s:
             info = client.get_job_info(job_id)
-            status = str(getattr(info.status, "value", info.status))
+            status = job_status(info)
             if status in TERMINAL:
                 break
             time.sleep(0.5)

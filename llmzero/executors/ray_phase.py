@@ -46,6 +46,11 @@ def brief(message: str | None, limit: int = 800) -> str:
     return text[:limit]
 
 
+def job_status(info: Any) -> str:
+    """A JobDetails' status as its plain name (RUNNING, SUCCEEDED, ...)."""
+    return str(getattr(info.status, "value", info.status))
+
+
 def _ms(value: Any) -> float | None:
     return float(value) / 1000.0 if value else None
 
@@ -170,7 +175,7 @@ class RayPhase:
             return
         self._silent_since = None
         self._info = info
-        self._status = str(getattr(info.status, "value", info.status))
+        self._status = job_status(info)
         if self._status == "RUNNING" and self._running_since is None and self._watch_start:
             self._running_since = now
         if (self._stop_asked is not None and not self._forced and self._status not in TERMINAL

@@ -9,6 +9,7 @@ it resumed from and the incumbent after its own, each record on its global step 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable
 
 from ..metrics import names
@@ -37,16 +38,22 @@ def path_metrics(tree: Tree, rundir: RunDir, node_id: int, own: MetricSeries | N
     return out
 
 
+def _overlay_inputs(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries, incumbent: Node,
+                    incumbent_metrics: MetricSeries | None = None) -> tuple[MetricSeries, MetricSeries, Path, str]:
+    """The two strategies' records, the file (nodes/<id>/overlays/step<k>.png) and the title of an overlay."""
+    return (path_metrics(tree, rundir, node.id, metrics), path_metrics(tree, rundir, incumbent.id, incumbent_metrics),
+            rundir.node_dir(node.id) / "overlays" / f"step{metrics.last_step():05d}.png",
+            f"node {node.id} (running) vs node {incumbent.id} (best completed)")
+
+
 def render_overlay(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries, incumbent: Node,
                    incumbent_metrics: MetricSeries | None = None) -> list[str]:
     """The running strategy (blue) against the incumbent's (green), as nodes/<id>/overlays/step<k>.png."""
     try:
         from ..metrics.plots import plot_overlay
 
-        out = rundir.node_dir(node.id) / "overlays" / f"step{metrics.last_step():05d}.png"
-        png = plot_overlay(path_metrics(tree, rundir, node.id, metrics),
-                           path_metrics(tree, rundir, incumbent.id, incumbent_metrics),
-                           out, title=f"node {node.id} (running) vs node {incumbent.id} (best completed)")
+        current, best, out, title = _overlay_inputs(tree, rundir, node, metrics, incumbent, incumbent_metrics)
+        png = plot_overlay(current, best, out, title=title)
         return [str(png)] if png else []
     except Exception as exc:  # noqa: BLE001
         log.warning("could not plot the overlay for node %s: %s", node.id, exc)
@@ -63,17 +70,13 @@ def end_of_phase_plots(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSe
     ndir = rundir.node_dir(node.id)
     own = MetricSeries.load(ndir / METRICS_FILE)
     title = f"node {node.id} ({node.kind}, {node.status})"
-    overlay = None
-    if against is not None:
-        overlay = (path_metrics(tree, rundir, node.id, metrics), path_metrics(tree, rundir, against.id),
-                   ndir / "overlays" / f"step{metrics.last_step():05d}.png",
-                   f"node {node.id} (running) vs node {against.id} (best completed)")
+    overlay = _overlay_inputs(tree, rundir, node, metrics, against) if against is not None else None
 
     def draw() -> None:
         try:
             if overlay is not None:
-                current, incumbent, out, overlay_title = overlay
-                plot_overlay(current, incumbent, out, title=overlay_title)
+                current, best, out, overlay_title = overlay
+                plot_overlay(current, best, out, title=overlay_title)
             plot_node_metrics(own, ndir / "metrics.png", title=title)
         except Exception as exc:  # noqa: BLE001 - reported, not fatal
             log.warning("could not plot node %s: %s", node.id, exc)

@@ -74,6 +74,17 @@ def mark_checkpoint_complete(path: Path | str) -> None:
     _fsync(path)
 
 
+def stop_request(phase_dir: Path | str) -> str | None:
+    """What the phase directory's STOP file asks ('' when it cannot be read), or None when no stop is asked."""
+    path = Path(phase_dir) / STOP_FILE
+    if not path.exists():
+        return None
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return ""
+
+
 def prepare_for_start(phase_dir: Path | str, resume_own: bool) -> int | None:
     """Before a phase (re)starts: returns the phase's own last checkpoint to continue from, or None.
 

@@ -42,7 +42,7 @@ from ..hparams.space import HParamSpace, HParamSpec
 from ..hparams.steps import steps_per_epoch
 from ..metrics import names
 from ..metrics.store import MetricSeries, MetricsTail, append_record
-from ..state.phase_dir import LOG_FILE, METRICS_FILE, STOP_FILE, log_tail, prepare_for_start
+from ..state.phase_dir import LOG_FILE, METRICS_FILE, log_tail, prepare_for_start, stop_request
 from ..tree import PhaseStatus
 from .base import PhaseCommand, PhaseResult, PhaseSpec, TrainerBase, checkpoint_dir, list_checkpoints, \
     mark_checkpoint_complete, require_hparams
@@ -295,11 +295,9 @@ class SyntheticPhase:
 
     def stop_requested(self) -> bool:
         """stop(), or a STOP file in the phase directory (how a stop reaches a phase on another machine)."""
-        if not self._stop.is_set() and (self.dir / STOP_FILE).exists():
-            try:
-                self.stop_reason = (self.dir / STOP_FILE).read_text().strip()
-            except OSError:
-                pass
+        reason = None if self._stop.is_set() else stop_request(self.dir)
+        if reason is not None:
+            self.stop_reason = reason
             self._stop.set()
         return self._stop.is_set()
 

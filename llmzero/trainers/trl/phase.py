@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 from ...metrics import names
 from ...metrics.store import append_record
-from ...state.phase_dir import METRICS_FILE, STOP_FILE, checkpoint_dir, list_checkpoints
+from ...state.phase_dir import METRICS_FILE, checkpoint_dir, list_checkpoints, stop_request
 from ...tree import PhaseStatus
 from ..base import PhaseSpec
 from ..subprocess_phase import child_config, write_result
@@ -80,23 +80,21 @@ class StopFlag:
 
     def __init__(self, phase_dir: Path | None = None) -> None:
         self._event = threading.Event()
-        self._file = Path(phase_dir) / STOP_FILE if phase_dir is not None else None
+        self._dir = phase_dir
         self.reason = ""
 
     def set(self, *_: Any) -> None:
         self._event.set()
 
     def is_set(self) -> bool:
-        if not self._event.is_set() and self._file is not None and self._file.exists():
-            self._read_reason()
+        reason = None if self._event.is_set() or self._dir is None else stop_request(self._dir)
+        if reason is not None:
+            self.reason = reason
             self._event.set()
         return self._event.is_set()
 
     def _read_reason(self) -> None:
-        try:
-            self.reason = self._file.read_text().strip() if self._file is not None else ""
-        except OSError:
-            self.reason = ""
+        self.reason = (stop_request(self._dir) or "") if self._dir is not None else ""
 
     def install(self) -> None:
         def handler(signum: int, frame: Any) -> None:
