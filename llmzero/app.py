@@ -18,6 +18,7 @@ from .agents.validation import ProposalError
 from .atomic import write_text_atomic
 from .config.schema import (AgentConfig, ClusterConfig, ConfigError, ModelConfig, TaskConfig, WandbConfig,
                             check_section, typed)
+from .config.strategies import RecipeConfig, SweeperConfig, SweepMode
 from .hparams.space import HParamError, HParamSpace, HParamSpec, spec_from_mapping
 from .reports.live import make_console, make_display
 from .reports.tables import agent_totals, fmt_score, node_table, path_table, tree_view
@@ -25,6 +26,7 @@ from .reports.writer import ReportWriter
 from .search.engine import SearchEngine, SearchResult
 from .search.observer import SearchObserver
 from .search.planning import plan_rules
+from .search.schedules import Schedule, make_schedule
 from .search.settings import SearchSettings
 from .state.lock import SearchLock
 from .state.rundir import RunDir, resume_problem
@@ -34,10 +36,14 @@ from .tracking.wandb_runs import WandbTracker
 from .tree import NodeStatus, Tree
 from .tree.journal import JournalError
 
-# Settings that define *which* search a directory holds; the budget and caps may change on resume.
-IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed")
+# Settings that define *which* search a directory holds; the budget and caps may change on resume. Those added
+# after format 1 have their default when a saved config.yaml lacks them.
+IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed", "search.ablation",
+                 "recipe", "sweeper.mode")
+IDENTITY_DEFAULTS = {"search.ablation": None, "recipe": None, "sweeper.mode": SweepMode.adaptive.value}
+MODE_IDENTITY = {SweepMode.grid.value: "sweeper.grid", SweepMode.random.value: "sweeper.random"}
 RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
-                       "search.early_stop", "cluster.poll_interval_s", "wandb")
+                       "search.early_stop", "cluster.poll_interval_s", "wandb", "sweeper.trials")
 # The backend sections checked by their schema before anything is built from them (the trainer's and the
 # cluster's are checked where the search settings are made of them), and those whose _target_ must import.
 SECTIONS = {"task": TaskConfig, "model": ModelConfig, "agent": AgentConfig}
@@ -105,8 +111,10 @@ def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
 
 
 def check_same_search(saved: DictConfig, cfg: DictConfig, directory: Path) -> None:
-    for key in IDENTITY_KEYS:
+    mode = str(_select(cfg, "sweeper.mode") or SweepMode.adaptive.value)
+    for key in IDENTITY_KEYS + ((MODE_IDENTITY[mode],) if mode in MODE_IDENTITY else ()):
         a, b = _select(saved, key), _select(cfg, key)
+        a, b = (IDENTITY_DEFAULTS.get(key) if x is None else x for x in (a, b))
         if a != b:
             changed = "; ".join(f"{k} ({_short(x, 60)} there, {_short(y, 60)} now)" for k, x, y in _differences(key, a, b))
             raise ConfigError(
@@ -206,10 +214,25 @@ def check_root(cfg: DictConfig, space: HParamSpace, trainer: Any, theta0: dict[s
         raise ConfigError(f"the root configuration θ0 cannot run: {exc}") from None
 
 
+def schedule_of(cfg: DictConfig, settings: SearchSettings, space: HParamSpace, theta0: dict[str, Any],
+                trainer: Any) -> Schedule:
+    """The planner of `cfg` (recipe replay, static baseline or adaptive search), its fixed schedule checked whole."""
+    recipe = typed(RecipeConfig, cfg.recipe, "recipe") if _select(cfg, "recipe") else None
+    sweeper = typed(SweeperConfig, _select(cfg, "sweeper") or {}, "sweeper")
+    schedule = make_schedule(recipe=recipe, sweeper=sweeper, search=settings.search, space=space, theta0=theta0,
+                             trainer=trainer, agent_name=str(cfg.agent.name))
+    schedule.apply(settings.search)
+    if schedule.length is None:
+        check_root(cfg, space, trainer, theta0)
+    return schedule
+
+
 def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None,
-               observers: Sequence[SearchObserver] = (), command: Sequence[str] = ()) -> SearchResult:
+               observers: Sequence[SearchObserver] = (), command: Sequence[str] = (),
+               executor: Any = None) -> SearchResult:
     """Run (or continue) the search of `cfg` in `search_dir`; `observers` watch it beside the display,
-    the report and W&B (llmzero.search.observer); `command` (the overrides typed) goes in events.jsonl."""
+    the report and W&B (llmzero.search.observer); `command` (the overrides typed) goes in events.jsonl;
+    `executor` replaces the one of cluster._target_ (the Hydra sweeper passes its launcher's)."""
     console = console or make_console()
     rundir = RunDir(search_dir)
     with SearchLock(search_dir):
@@ -224,7 +247,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
                               _convert_="all", _recursive_=False)
         agent = instantiate(cfg.agent, _convert_="all")
-        executor = make_executor(cfg)
+        executor = executor if executor is not None else make_executor(cfg)
         left = [n for n in tree if n.status in NodeStatus.IN_FLIGHT and not n.pruned and n.job_id]
         if left and not hasattr(executor, "reattach"):  # it would run the phase again beside the job still running
             raise ConfigError(
@@ -237,7 +260,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
             raise ConfigError("; ".join(problems))
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
-        check_root(cfg, space, trainer, theta0)
+        schedule = schedule_of(cfg, settings, space, theta0, trainer)
         # Everything is checked: from here on the directory is ours to write.
         rundir.remove_orphans()
         write_text_atomic(rundir.config_file, OmegaConf.to_yaml(cfg, resolve=True))
@@ -246,7 +269,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         if len(tree):
             console.print(f"resuming search in {search_dir}: {len(tree)} nodes, iteration {tree.iteration}")
         meta.update({"search_id": search_dir.name, "search_dir": str(search_dir), "task": cfg.task.name,
-                     "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": cfg.agent.name})
+                     "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": schedule.label})
         fallback = None if type(agent) is HeuristicAgent else HeuristicAgent(seed=cfg.search.seed)
         tracker = make_tracker(cfg, meta["search_id"], search_dir)
         # In order: the display, the report (draws plots/), W&B (logs those plots with the search run).
@@ -254,7 +277,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
                     *observers]
         engine = SearchEngine(rundir=rundir, tree=tree, space=space, trainer=trainer, agent=agent,
                               fallback_agent=fallback, root_hparams=theta0, settings=settings,
-                              observers=watchers, meta=meta, executor=executor)
+                              observers=watchers, meta=meta, executor=executor, planner=schedule.planner)
         result = engine.run()
     print_summary(result, rundir, console)
     return result

@@ -10,9 +10,12 @@ own flags (`-m`, `--cfg`, `--info`, ...) are left to Hydra: a sweep's `a=1,2` is
 from __future__ import annotations
 
 import difflib
+import re
 import tempfile
 from pathlib import Path
 from typing import Sequence
+
+import yaml
 
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -27,6 +30,43 @@ from .state.rundir import resume_problem
 
 # ConfigStore entries that hold a group's schema; listed by Hydra among the options, never chosen by a user.
 SCHEMA_PREFIX = "base_"
+
+
+_RECIPE = re.compile(r"^(\+{0,2})recipe=(.+)$")
+
+
+def expand_recipe_path(args: Sequence[str]) -> list[str]:
+    """`recipe=<path>` as overrides Hydra can take: a group option cannot be a path, so the file is given as
+    recipe.file of the recipe schema (`recipe=<name>` of a shipped recipe is a group option and stays)."""
+    out: list[str] = []
+    for arg in args:
+        m = _RECIPE.match(arg)
+        value = m.group(2) if m else ""
+        if not m or "," in value or not (re.search(r"[/\\~]", value) or value.endswith((".yaml", ".yml"))):
+            out.append(arg)
+            continue
+        path = Path(value).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"recipe={value} is not valid: {path} is not a file (give a recipe.yaml a search wrote, "
+                              f"or the name of one in recipes/)")
+        out += [f"{m.group(1)}recipe=base_recipe", f"recipe.name={_quoted(_recipe_name(path))}",
+                f"recipe.file={_quoted(str(path.resolve()))}"]
+    return out
+
+
+def _recipe_name(path: Path) -> str:
+    """The recipe's own name (a search's id for an exported one), else the file's stem, fit for a directory name."""
+    try:
+        raw = yaml.safe_load(path.read_text())
+        name = str(raw.get("name") or "") if isinstance(raw, dict) else ""
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        name = ""
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name or path.stem)[:80] or "recipe"
+
+
+def _quoted(text: str) -> str:
+    quote = '"' if "'" in text else "'"
+    return quote + text.replace(quote, "\\" + quote) + quote
 
 
 def preflight(args: Sequence[str]) -> None:
@@ -62,6 +102,9 @@ def _missing_option(exc: MissingConfigException) -> str:
     missing = exc.missing_cfg_file or ""
     group, _, name = missing.rpartition("/")
     options = [o for o in (exc.options or []) if not o.startswith(SCHEMA_PREFIX)]
+    if group == "recipe":
+        return (f"recipe={name} is not valid: expected the name of a shipped recipe, one of {options} (in recipes/), "
+                f"or the path of a recipe file (a recipe.yaml a search wrote)")
     if group and options:
         return f"{group}={name} is not valid: expected one of {options} (presets in conf/{group}/)"
     return str(exc).splitlines()[0]

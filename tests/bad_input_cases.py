@@ -33,6 +33,7 @@ from llmzero.trainers.synthetic import SyntheticTrainer
 BASE_ARGS = ["trainer=synthetic", "trainer.step_delay_s=0", "wandb.mode=disabled", "search.display=false",
              "cluster.poll_interval_s=0.01", "search.budget=3"]
 HUGE = "1" + "0" * 400
+RECIPES = Path(__file__).parent / "fixtures" / "recipes"
 
 
 @dataclass
@@ -250,6 +251,25 @@ CASES = [
          ("cluster.forward_env='1X'", "names of environment variables")),
     Case("Ray with a trainer that runs only in process", ["cluster=ray", "trainer._target_=bad_input_cases.InProcessOnly"],
          2, ("cannot run on cluster=ray", "phase_command"), kind="plug-in backend"),
+    Case("recipe name unknown", ["recipe=nothere"], 2, ("recipe=nothere", "practitioner", "path")),
+    Case("recipe file missing", ["recipe={tmp}/none.yaml"], 2, ("none.yaml", "not a file")),
+    Case("recipe file not a recipe", [f"recipe={RECIPES}/not_a_recipe.yaml"], 2, ("not_a_recipe.yaml", "phases")),
+    Case("recipe outside the space", [f"recipe={RECIPES}/out_of_space.yaml"], 2,
+         ("phase 2", "learning_rate=5.0", "search.space")),
+    Case("recipe changes lora_rank", [f"recipe={RECIPES}/changes_rank.yaml"], 2, ("phase 2", "lora_rank=16", "8")),
+    Case("recipe phase over the cap", [f"recipe={RECIPES}/too_long.yaml"], 2, ("max_steps=5000", "max_steps_per_phase")),
+    Case("recipe absolute steps it lacks", ["recipe=capacity_guidebook", "recipe.keep_absolute_steps=true"], 2,
+         ("recipe.keep_absolute_steps=true", "epochs")),
+    Case("sweeper mode unknown", ["sweeper.mode=bayes"], 2, ("sweeper.mode", "bayes", "grid")),
+    Case("sweeper trials zero", ["sweeper.mode=random", "sweeper.trials=0"], 2, ("sweeper.trials=0",)),
+    Case("grid axis empty", ["sweeper.mode=grid", "sweeper.grid.learning_rate.values=[]"], 2,
+         ("sweeper.grid.learning_rate.values",)),
+    Case("grid value outside the space", ["sweeper.mode=grid", "sweeper.grid.learning_rate.values=[5.0]",
+                                          "sweeper.grid.learning_rate.relative=false"], 2,
+         ("grid trial 1", "learning_rate=5.0")),
+    Case("random range reversed", ["sweeper.mode=random", "sweeper.random.temperature.low=2"], 2,
+         ("sweeper.random.temperature.low=2", "high")),
+    Case("ablation unknown", ["search.ablation=no_agent"], 2, ("search.ablation", "no_multistage")),
     Case("trainer with a bug", ["trainer._target_=bad_input_cases.BuggyTrainer"], 1,
          ("unexpected ZeroDivisionError", "llmzero-crash-", "rerun the same command"), kind="plug-in backend"),
 ]

@@ -18,7 +18,7 @@ LAYERS = [
     ["agents", "trainers", "executors"],
     ["search"],
     ["reports", "tracking"],
-    ["report", "app", "preflight", "__main__"],
+    ["report", "app", "preflight", "cli_errors", "__main__"],
 ]
 RANK = {unit: (i, j) for i, layer in enumerate(LAYERS) for j, unit in enumerate(layer)}
 

@@ -206,7 +206,7 @@ def test_phases_queue_in_ray_when_gpus_are_scarcer_than_slots(head, tmp_path, ca
                      out, Console(file=sys.stdout, width=200))
     printed = capsys.readouterr().out
     assert len(res.tree) == 4 and all(n.finished for n in res.tree)
-    assert "queued on the cluster" in printed and "(1 running, 1 queued)" in printed
+    assert "queued (the executor's scheduler" in printed and "(1 running, 1 queued)" in printed
     # Two phases were in flight at once, yet never ran at the same time: the second waited in Ray's queue.
     t = {(e["event"], e["node"]): e["t"] for e in map(json.loads, (out / "events.jsonl").read_text().splitlines())
          if e["event"] in ("created", "finished") or (e["event"] == "phase_state" and e["state"] == "running")}

@@ -52,6 +52,12 @@ class OverlayMode(Choice):
     off = "off"
 
 
+class Ablation(Choice):
+    """Paper Table 2's ablations that change how the search runs (no visual input is agent.images=false)."""
+
+    no_multistage = "no_multistage"  # every child trains from scratch: the best single-phase config of the budget
+
+
 class OnFailure(Choice):
     fallback = "fallback"  # the heuristic agent answers for the node
     error = "error"  # the search stops (exit 3), its state saved
@@ -373,6 +379,7 @@ class SearchConfig:
     rho_min: float = 0.2  # minimum from-scratch ratio (§3.3)
     max_steps_per_phase: int = 200
     display: bool = True
+    ablation: Optional[Ablation] = None
     uct: UCTParams = field(default_factory=UCTParams)
     limits: TreeLimits = field(default_factory=TreeLimits)
     early_stop: EarlyStopConfig = field(default_factory=EarlyStopConfig)
@@ -387,8 +394,8 @@ class SearchConfig:
         for key in ("max_gpu_hours", "max_agent_usd"):
             value = getattr(self, key)
             _require(value is None or value > 0, f"search.{key}", value, "null (no cap) or a number > 0")
-
-
+        if self.ablation is not None:
+            self.ablation = _choice(Ablation, self.ablation, "search.ablation")
 
 
 @dataclass
@@ -411,16 +418,3 @@ class WandbConfig:
     @property
     def enabled(self) -> bool:
         return self.mode != "disabled"
-
-
-@dataclass
-class LLMZeroConfig:
-    task: Any = MISSING
-    model: Any = MISSING
-    trainer: Any = MISSING
-    search: Any = MISSING
-    agent: Any = MISSING
-    cluster: Any = MISSING
-    recipe: Any = None
-    hparams: Dict[str, Any] = field(default_factory=dict)  # command-line overrides of θ0
-    wandb: WandbConfig = field(default_factory=WandbConfig)  # one W&B run per phase, one for the search

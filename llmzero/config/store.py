@@ -8,9 +8,14 @@ from typing import Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
+from ..paths import data_dir
 from .ray_cluster import RayClusterConfig
-from .schema import (ClaudeAgentConfig, ClusterConfig, HeuristicAgentConfig, LiteLLMAgentConfig, LLMZeroConfig,
-                     ModelConfig, SearchConfig, SyntheticTrainerConfig, TaskConfig, TRLTrainerConfig)
+from .root import LLMZeroConfig
+from .schema import (ClaudeAgentConfig, ClusterConfig, HeuristicAgentConfig, LiteLLMAgentConfig, ModelConfig,
+                     SearchConfig, SyntheticTrainerConfig, TaskConfig, TRLTrainerConfig)
+from .strategies import RecipeConfig
+
+RECIPE_SUFFIXES = (".yaml", ".yml")
 
 
 def _run_dir(search_dir: Optional[str], resume: Optional[str], default: str) -> str:
@@ -20,9 +25,27 @@ def _run_dir(search_dir: Optional[str], resume: Optional[str], default: str) -> 
     return os.path.expanduser(chosen) if chosen else default
 
 
+def _planner_name(agent: str, recipe: Optional[str], mode: Optional[str] = None) -> str:
+    """The part of a default directory's name that says what picks the phases: the agent of an adaptive search, the
+    recipe replayed, or the static baseline."""
+    if recipe:
+        return f"recipe-{recipe}"
+    if mode and str(mode) != "adaptive":
+        return str(mode)
+    return agent
+
+
+def shipped_recipes() -> dict[str, str]:
+    """Name -> file of every recipe in recipes/ (each is a `recipe=<name>` option)."""
+    folder = data_dir("recipes")
+    files = sorted(p for p in folder.iterdir() if p.suffix in RECIPE_SUFFIXES) if folder.is_dir() else []
+    return {p.stem: str(p) for p in files}
+
+
 def register_configs() -> None:
-    if not OmegaConf.has_resolver("llmzero.run_dir"):
-        OmegaConf.register_new_resolver("llmzero.run_dir", _run_dir)
+    for name, fn in (("llmzero.run_dir", _run_dir), ("llmzero.planner", _planner_name)):
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, fn)
     cs = ConfigStore.instance()
     cs.store(name="llmzero_schema", node=LLMZeroConfig)
     cs.store(group="task", name="base_task", node=TaskConfig)
@@ -35,3 +58,8 @@ def register_configs() -> None:
     cs.store(group="cluster", name="base_cluster", node=ClusterConfig)
     cs.store(group="cluster", name="base_ray", node=RayClusterConfig)
     cs.store(group="search", name="base_search", node=SearchConfig)
+    # recipe=<name> picks a shipped recipe; recipe=<path> is rewritten by the command line's preflight to
+    # recipe=base_recipe recipe.file=<path> (a group option cannot be a path)
+    cs.store(group="recipe", name="base_recipe", node=RecipeConfig)
+    for name in shipped_recipes():
+        cs.store(group="recipe", name=name, node=RecipeConfig(name=name, file=name))

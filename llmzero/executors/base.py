@@ -23,6 +23,10 @@ one subclasses it, as RayClusterConfig does). It provides:
         ended while nobody watched), or None when that job does not exist, and the engine then runs
         the phase again from its last checkpoint. An executor whose phases die with the search (the
         local one) leaves it out.
+    flush()                                                (optional)
+        called after each round in which the engine launched what it could: an executor that submits
+        phases in batches (the Hydra sweeper's, whose launcher takes a batch of jobs at once) sends the
+        phases launched since the last flush as one batch.
 
 Optional attributes of a handle: `job_id` and `state` ("queued" while the scheduler has not
 started the phase, else "running"; the live display shows both).

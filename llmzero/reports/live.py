@@ -58,8 +58,8 @@ class PlainDisplay(SearchObserver):
 
     def on_phase_state(self, view: SearchView, node: Node, state: str) -> None:
         if state == "queued":
-            self.console.print(f"    node {node.id}: queued on the cluster (waiting for free resources or its runtime "
-                               f"environment){_counts(view)}")
+            self.console.print(f"    node {node.id}: queued (the executor's scheduler has not started it yet: free "
+                               f"resources, a runtime environment, or the batch before it){_counts(view)}")
         else:
             self.console.print(f"    node {node.id}: running{_counts(view)}")
 
@@ -96,7 +96,7 @@ class RichDisplay(PlainDisplay):
             last = run.metrics.records[-1] if run.metrics.records else {}
             row = Table.grid(padding=(0, 1))
             if run.state == "queued":
-                row.add_row(Text(f"node {n.id}", style="dim"), Text("queued on the cluster", style="dim"))
+                row.add_row(Text(f"node {n.id}", style="dim"), Text("queued", style="dim"))
                 parts.append(row)
                 continue
             row.add_row(Text(f"node {n.id}", style="cyan"),

@@ -37,9 +37,10 @@ from .agent_plots import end_of_phase_plots
 from .early_stop import StopSchedule, check_running
 from .final_eval import evaluate_final
 from .observer import Observers, RunningPhase, SearchObserver, SearchView
-from .planning import PlanningContext, Unfixable, plan_node, plan_rules
+from .planners import AdaptivePlanner, Planner
+from .planning import PlanningContext, Unfixable, plan_rules
 from .result import SearchResult
-from .selection import Action, select
+from .selection import Action
 from .settings import SearchSettings
 
 
@@ -55,12 +56,13 @@ class SearchEngine:
     def __init__(self, *, rundir: RunDir, tree: Tree, space: HParamSpace, trainer: TrainerBackend, agent: Agent,
                  fallback_agent: Agent | None, root_hparams: dict[str, Any], settings: SearchSettings,
                  observers: Sequence[SearchObserver] = (), meta: dict[str, Any] | None = None,
-                 executor: Executor | None = None):
+                 executor: Executor | None = None, planner: Planner | None = None):
         self.rundir = rundir
         self.tree = tree
         self.space = space
         self.trainer = trainer
         self.executor = executor or LocalExecutor()
+        self.planner = planner or AdaptivePlanner(settings.search)
         self.agent = agent
         self.fallback = fallback_agent
         self.root_hparams = root_hparams
@@ -92,6 +94,7 @@ class SearchEngine:
             self._recover_in_flight()
             while True:
                 stop_reason = self._fill_slots() or stop_reason  # select, propose, launch
+                self._flush()
                 if not self.active:
                     break
                 self._poll_once()  # monitor, early-stop, backpropagate finished phases
@@ -113,12 +116,11 @@ class SearchEngine:
             reason = budget.exhausted(self.tree, self.settings.search)
             if reason:
                 return reason
-            s = self.settings.search
-            action = select(self.tree, s.limits, s.uct, s.rho_min)
+            action = self.planner.next_action(self.tree)
             if action is None:
-                return None if self.active else "every subtree is terminal"
+                return None if self.active else self.planner.done_reason(self.tree)
             try:
-                node = plan_node(action, self._planning_context())
+                node = self.planner.plan(action, self._planning_context())
             except Unfixable:
                 self.save()  # the failed node is now marked unfixable: terminal
                 continue
@@ -132,6 +134,11 @@ class SearchEngine:
             if node.status == NodeStatus.PENDING:
                 self._launch(node)
         return None
+
+    def _flush(self) -> None:
+        flush = getattr(self.executor, "flush", None)
+        if flush is not None:
+            flush()  # an executor that submits in batches sends what was launched in this round
 
     def _planning_context(self) -> PlanningContext:
         rules = plan_rules(self.space, self.trainer, self.settings.search.max_steps_per_phase)
@@ -272,7 +279,7 @@ class SearchEngine:
         best = self.tree.best_node()
         if best is None:
             return None
-        recipe = build_recipe(self.tree, best, self.meta)
+        recipe = build_recipe(self.tree, best, self.meta, self.trainer.steps_per_epoch)
         write_yaml_atomic(self.rundir.recipe_file, recipe)
         return recipe
 

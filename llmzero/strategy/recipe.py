@@ -2,16 +2,17 @@
 
 Each phase holds its full configuration, the steps it trains along the path, the checkpoint
 step it hands on, and the diagnosis behind the transition (as in the paper's Tables 8-11).
-Replaying runs phase i from phase i-1's weights at `resume_step` for `steps` steps.
+Replaying (replay.py) runs phase i from phase i-1's weights at `resume_step` for `steps` steps, or for the same
+share of an epoch (`steps_per_epoch`, format 2) on a training split of another size.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 from ..tree import Node, Tree
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2  # 2 adds each phase's steps_per_epoch
 
 
 def phase_lengths(path: list[Node]) -> list[int]:
@@ -26,7 +27,8 @@ def phase_lengths(path: list[Node]) -> list[int]:
     return out
 
 
-def build_recipe(tree: Tree, best: Node, meta: dict[str, Any]) -> dict[str, Any]:
+def build_recipe(tree: Tree, best: Node, meta: dict[str, Any],
+                 steps_per_epoch: Callable[[dict[str, Any]], int] | None = None) -> dict[str, Any]:
     path = tree.strategy_path(best.id)
     lengths = phase_lengths(path)
     phases = []
@@ -37,6 +39,7 @@ def build_recipe(tree: Tree, best: Node, meta: dict[str, Any]) -> dict[str, Any]
             "kind": node.kind,
             "resume_step": node.resume_step,
             "steps": length,
+            "steps_per_epoch": steps_per_epoch(dict(node.hparams)) if steps_per_epoch else None,
             "global_steps": [start, start + length],
             "hparams": dict(node.hparams),
             "changes": dict(node.changes),

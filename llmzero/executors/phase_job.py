@@ -1,0 +1,66 @@
+"""One phase as one Hydra job: what a job of the llmzero sweeper runs (`phase_spec=<spec.yaml>` on its command line).
+
+The job runs on whatever machine the launcher chose (this process with the basic launcher, a SLURM node with
+submitit, a Ray worker), so it builds the trainer from its own composed config, runs the phase there through the
+backend's start(), and leaves the outcome in two places: the phase directory (metrics, checkpoints, result.json:
+what the search tails while the job runs) and phase_result.json in the job's own output folder, which the sweeper
+finds through the job's returned hydra.runtime.output_dir. The job's return value is the phase's best validation
+score, so any Hydra tool reading return values sees the number it expects; a failed phase raises PhaseFailed, so
+Hydra marks the job FAILED.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from ..atomic import write_json_atomic
+from ..trainers.base import PhaseSpec
+from ..tree import PhaseResult, PhaseStatus
+
+JOB_RESULT = "phase_result.json"
+POLL_S = 0.2
+
+
+class PhaseFailed(RuntimeError):
+    """The job's phase failed; the message is the phase's own error."""
+
+
+def _section(cfg: DictConfig, key: str) -> Any:
+    return OmegaConf.to_container(cfg[key], resolve=True)
+
+
+def run_phase_job(cfg: DictConfig, job_dir: Path) -> float | None:
+    spec = PhaseSpec.from_dict(yaml.safe_load(Path(str(cfg.phase_spec)).read_text()))
+    trainer = instantiate(cfg.trainer, task=_section(cfg, "task"), model=_section(cfg, "model"), _convert_="all",
+                          _recursive_=False)
+    trainer.prepare(print)  # the builtin model is built once per cache; a job on a fresh machine builds its own
+    started = time.time()
+    handle = trainer.start(spec)
+    while not handle.done():
+        handle.poll()
+        time.sleep(POLL_S)
+    handle.poll()
+    result = handle.result()
+    if not result.wall_s:
+        result = dataclasses.replace(result, wall_s=time.time() - started)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(job_dir / JOB_RESULT, dataclasses.asdict(result))
+    if result.status == PhaseStatus.FAILED:
+        raise PhaseFailed(f"node {spec.node_id}: {result.error}")
+    return result.best_val
+
+
+def read_job_result(job_dir: Path) -> PhaseResult | None:
+    """The PhaseResult a job left in its output folder, or None when it never got that far."""
+    try:
+        return PhaseResult(**json.loads((job_dir / JOB_RESULT).read_text()))
+    except (OSError, TypeError, ValueError):
+        return None

@@ -1,0 +1,110 @@
+"""The sweep: one llmzero search in the sweep dir, its phases run as jobs of the configured Hydra launcher.
+
+Hydra's own sweepers cannot resume a sweep (facebookresearch/hydra issue 3328); this one can. The sweep dir is
+deterministic (conf/config.yaml: hydra.sweep.dir, named like the app's run dir) and holds the search's tree, so
+rerunning the same multirun command continues it: finished phases stay, job numbers continue (jobs.jsonl), a
+bigger search.budget extends the tree, and a different search in that dir is refused, as by `python -m llmzero`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, List, Optional
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.plugins import Plugins
+from hydra.types import HydraContext, TaskFunction
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from llmzero.app import load_resumed_config, run_search
+from llmzero.cli_errors import Reported
+from llmzero.config.schema import ConfigError
+from llmzero.config.strategies import SweepMode
+from llmzero.executors.hydra_launch import HydraLaunchExecutor
+from llmzero.search.observer import SearchObserver, SearchView
+from llmzero.search.result import SearchResult
+
+SWEEPABLE = "hparams."  # in grid mode, `hparams.<name>=a,b,c` on the command line is an axis of the grid
+
+
+@dataclass
+class LLMZeroSweepResult:
+    """What the sweep returns to Hydra (and to hydra_sweep_runner in tests)."""
+
+    search: SearchResult
+    returns: List[List[Any]] = field(default_factory=list)  # every batch's JobReturns, in launch order
+
+    @property
+    def recipe(self) -> Optional[dict]:
+        return self.search.recipe
+
+
+class _MultirunYaml(SearchObserver):
+    """multirun.yaml, as Hydra's sweepers write it, once the search holds its directory (a refused sweep must not
+    overwrite the one of the search that is there)."""
+
+    def __init__(self, config: DictConfig, sweep_dir: Path) -> None:
+        self.config, self.sweep_dir = config, sweep_dir
+
+    def on_search_start(self, view: SearchView) -> None:
+        OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
+
+
+class LLMZeroSweeperImpl:
+    def __init__(self, max_batch_size: Optional[int] = None) -> None:
+        if max_batch_size is not None and (isinstance(max_batch_size, bool) or int(max_batch_size) < 1):
+            raise ConfigError(f"hydra.sweeper.max_batch_size={max_batch_size!r} is not valid: expected null or an "
+                              f"int ≥ 1")
+        self.max_batch_size = max_batch_size
+        self.hydra_context: Optional[HydraContext] = None
+        self.config: Optional[DictConfig] = None
+        self.launcher: Any = None
+
+    def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
+        self.hydra_context, self.config = hydra_context, config
+        self.launcher = Plugins.instance().instantiate_launcher(hydra_context=hydra_context,
+                                                                task_function=task_function, config=config)
+
+    def sweep(self, arguments: List[str]) -> LLMZeroSweepResult:
+        assert self.hydra_context is not None and self.config is not None
+        with Reported() as report:
+            fixed, axes = self._split(arguments)
+            cfg = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
+            OmegaConf.set_readonly(cfg, False)
+            with open_dict(cfg):
+                del cfg["hydra"]  # the search's config.yaml holds the search's settings, not Hydra's
+            if cfg.search.resume:  # the saved settings win, as with `python -m llmzero search.resume=<dir>`
+                cfg = load_resumed_config(cfg, fixed)
+            mode = str(OmegaConf.select(cfg, "sweeper.mode", default=SweepMode.adaptive.value))
+            if axes and mode != SweepMode.grid.value:
+                key = next(iter(axes))
+                raise ConfigError(f"{SWEEPABLE}{key}={','.join(map(str, axes[key]))} is a sweep, which only sweeper.mode=grid takes "
+                                  f"(sweeper.mode={mode} chooses the values itself); give one value")
+            if axes:
+                OmegaConf.update(cfg, "sweeper.grid", {k: {"values": v} for k, v in axes.items()}, merge=False)
+            sweep_dir = Path(str(self.config.hydra.sweep.dir)).expanduser().resolve()
+            report.search_dir = sweep_dir
+            executor = HydraLaunchExecutor(self.launcher, fixed, sweep_dir, self.max_batch_size)
+            result = run_search(cfg, sweep_dir, command=list(arguments), executor=executor,
+                                observers=[_MultirunYaml(self.config, sweep_dir)])
+            return LLMZeroSweepResult(result, executor.returns)
+        raise AssertionError("not reached: Reported ends the process on an error")
+
+    def _split(self, arguments: List[str]) -> tuple[list[str], dict[str, list[Any]]]:
+        """The overrides every job repeats, and the grid's axes (`hparams.<name>=a,b` sweeps)."""
+        assert self.hydra_context is not None
+        parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
+        fixed: list[str] = []
+        axes: dict[str, list[Any]] = {}
+        for override in parser.parse_overrides(arguments):
+            if not override.is_sweep_override():
+                fixed.append(override.input_line)
+                continue
+            key = override.get_key_element()
+            if not key.startswith(SWEEPABLE) or not override.is_discrete_sweep():
+                raise ConfigError(f"{override.input_line} is not valid: with hydra/sweeper=llmzero only hyperparameters "
+                                  f"are swept, as a list of values (hparams.<name>=a,b,c, with sweeper.mode=grid); the "
+                                  f"search's other settings take one value")
+            axes[key[len(SWEEPABLE):]] = list(override.sweep_iterator())
+        return fixed, axes
