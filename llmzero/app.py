@@ -41,7 +41,7 @@ from .tree.journal import JournalError
 IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space", "search.seed", "search.ablation",
                  "recipe", "sweeper.mode")
 IDENTITY_DEFAULTS = {"search.ablation": None, "recipe": None, "sweeper.mode": SweepMode.adaptive.value}
-MODE_IDENTITY = {SweepMode.grid.value: "sweeper.grid", SweepMode.random.value: "sweeper.random"}
+MODE_IDENTITY = {SweepMode.grid.value: ("sweeper.grid", "sweeper.axes"), SweepMode.random.value: ("sweeper.random",)}
 RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
                        "search.early_stop", "cluster.poll_interval_s", "wandb", "sweeper.trials")
 # The backend sections checked by their schema before anything is built from them (the trainer's and the
@@ -112,7 +112,7 @@ def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
 
 def check_same_search(saved: DictConfig, cfg: DictConfig, directory: Path) -> None:
     mode = str(_select(cfg, "sweeper.mode") or SweepMode.adaptive.value)
-    for key in IDENTITY_KEYS + ((MODE_IDENTITY[mode],) if mode in MODE_IDENTITY else ()):
+    for key in IDENTITY_KEYS + MODE_IDENTITY.get(mode, ()):
         a, b = _select(saved, key), _select(cfg, key)
         a, b = (IDENTITY_DEFAULTS.get(key) if x is None else x for x in (a, b))
         if a != b:

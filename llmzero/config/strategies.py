@@ -95,6 +95,9 @@ class SweeperConfig:
     trials: int = 8  # random mode: trials drawn (a rerun with more continues the same draw)
     grid: Dict[str, Any] = field(default_factory=_paper_grid)  # hyperparameter -> SweepParam fields
     random: Dict[str, Any] = field(default_factory=_paper_random)
+    # Grid mode: when set, the grid is exactly these axes, hyperparameter -> values as they are (what
+    # `hparams.<name>=a,b` sweeps on the command line of the llmzero sweeper become)
+    axes: Dict[str, List[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.mode = _choice(SweepMode, self.mode, "sweeper.mode")
@@ -103,7 +106,12 @@ class SweeperConfig:
             self.params(section)
 
     def params(self, section: str) -> Dict[str, SweepParam]:
-        """The parameters of sweeper.grid or sweeper.random, each checked (the message names its key)."""
+        """The parameters of sweeper.grid (or its axes) or sweeper.random, each checked (the message names its key)."""
+        if section == "grid" and self.axes:
+            for key, values in self.axes.items():
+                _require(isinstance(values, list) and len(values) > 0, f"sweeper.axes.{key}", values,
+                         "a non-empty list of values")
+            return {str(k): SweepParam(values=list(v)) for k, v in self.axes.items()}
         out = {}
         for key, raw in (getattr(self, section) or {}).items():
             where = f"sweeper.{section}.{key}"

@@ -82,7 +82,7 @@ class LLMZeroSweeperImpl:
                 raise ConfigError(f"{SWEEPABLE}{key}={','.join(map(str, axes[key]))} is a sweep, which only sweeper.mode=grid takes "
                                   f"(sweeper.mode={mode} chooses the values itself); give one value")
             if axes:
-                OmegaConf.update(cfg, "sweeper.grid", {k: {"values": v} for k, v in axes.items()}, merge=False)
+                OmegaConf.update(cfg, "sweeper.axes", axes, merge=False)
             sweep_dir = Path(str(self.config.hydra.sweep.dir)).expanduser().resolve()
             report.search_dir = sweep_dir
             executor = HydraLaunchExecutor(self.launcher, fixed, sweep_dir, self.max_batch_size)
