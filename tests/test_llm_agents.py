@@ -306,3 +306,13 @@ def test_analyzer_proposes_a_validated_fix_and_sees_the_chain(server, space, tmp
     user = server.requests[0].user_text()
     assert "Tried to allocate 2.0 GiB" in user and "node 4 (evolve, failed)" in user and "batch_size=64" in user
     assert "batch_size=0 is not valid" in server.requests[1].user_text()
+
+
+def test_images_false_is_the_no_visual_input_ablation(server, space, tmp_path, monkeypatch):
+    # Paper Table 2: the same multimodal model, but no plot reaches it (and the search draws none for it at stop checks)
+    server.push(f"```json\n{answer()}\n```")
+    agent = claude(server, monkeypatch, images=False)
+    assert agent.wants_images is False
+    agent.propose(proposal_ctx(space, tmp_path))
+    (req,) = server.requests
+    assert req.images() == [] and "val/score" in req.user_text()

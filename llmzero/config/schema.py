@@ -261,6 +261,7 @@ class LLMAgentConfig(AgentConfig):
     temperature: Optional[float] = None
     timeout_s: float = 300.0
     max_images: int = 2  # metric plots attached per call (multimodal models only)
+    images: bool = True  # false: no plot reaches the agent (paper Table 2's "no visual input" ablation)
     on_failure: OnFailure = OnFailure.fallback  # provider down after retries
     prompts_dir: Optional[str] = None  # default: the packaged prompts/
     prices: Dict[str, Any] = field(default_factory=dict)  # model -> {input, output, cache_read, cache_write} $/Mtok

@@ -77,7 +77,7 @@ class LLMAgent(AgentBase):
         self.on_failure = opts.on_failure
         self.prices = {m: Price(**p) for m, p in (opts.prices or {}).items()}
         self.prompts = PromptBook(opts.prompts_dir)
-        self.max_images = int(opts.max_images)
+        self.max_images = int(opts.max_images) if opts.images else 0
         self.secrets = tuple(secrets)
 
     @property
