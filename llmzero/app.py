@@ -42,7 +42,8 @@ IDENTITY_KEYS = ("task", "model", "trainer", "agent", "hparams", "search.space",
                  "recipe", "sweeper.mode")
 IDENTITY_DEFAULTS = {"search.ablation": None, "recipe": None, "sweeper.mode": SweepMode.adaptive.value}
 MODE_IDENTITY = {SweepMode.grid.value: ("sweeper.grid", "sweeper.axes"), SweepMode.random.value: ("sweeper.random",)}
-RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.display",
+RESUMABLE_OVERRIDES = ("search.budget", "search.max_gpu_hours", "search.max_agent_usd", "search.max_trainer_steps",
+                       "search.display",
                        "search.early_stop", "cluster.poll_interval_s", "wandb", "sweeper.trials")
 # The backend sections checked by their schema before anything is built from them (the trainer's and the
 # cluster's are checked where the search settings are made of them), and those whose _target_ must import.

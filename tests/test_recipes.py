@@ -157,3 +157,9 @@ def test_no_multistage_ablation_trains_every_phase_from_scratch(tmp_path):
     assert all(n.resume_from is None and n.resume_step is None for n in res.tree)
     assert all(len(res.tree.strategy_path(n.id)) == 1 for n in res.tree)  # every strategy is a single phase
     assert all(n.kind in ("root", "scratch", "debug") for n in res.tree)
+
+
+def test_a_trainer_step_cap_spends_exactly_the_budget(tmp_path):
+    res = run(tmp_path / "cap", "search.budget=50", "search.max_trainer_steps=100")
+    assert sum(n.steps_done for n in res.tree) == 100  # the last phase is cut to what is left
+    assert res.stop_reason == "trainer-step cap reached (100 ≥ 100)"

@@ -105,6 +105,11 @@ def typed(schema: Type[T], node: Any, where: str = "") -> T:
     if unknown:
         raise ConfigError("; ".join(unknown))
     merged = OmegaConf.merge(OmegaConf.structured(schema), node)
+    for f in dataclasses.fields(schema):
+        # A mapping setting is what the node says, not a union with its default: `~sweeper.grid.lora_rank` removes
+        # that axis (merging with the default would bring it back).
+        if str(f.type).startswith("Dict") and isinstance(node, (dict, DictConfig)) and f.name in node:
+            merged[f.name] = node[f.name]
     return OmegaConf.to_object(merged)  # type: ignore[return-value]
 
 
@@ -377,6 +382,7 @@ class SearchConfig:
     resume: Optional[str] = None  # continue the search in this directory with its saved config
     max_gpu_hours: Optional[float] = None
     max_agent_usd: Optional[float] = None
+    max_trainer_steps: Optional[int] = None  # optimizer steps over all phases: equal compute against a baseline
     rho_min: float = 0.2  # minimum from-scratch ratio (§3.3)
     max_steps_per_phase: int = 200
     display: bool = True
@@ -392,7 +398,7 @@ class SearchConfig:
         _require(0.0 <= self.rho_min <= 1.0, "search.rho_min", self.rho_min, "a float in [0, 1]")
         _require(self.max_steps_per_phase >= 1, "search.max_steps_per_phase", self.max_steps_per_phase,
                  "an int ≥ 1")
-        for key in ("max_gpu_hours", "max_agent_usd"):
+        for key in ("max_gpu_hours", "max_agent_usd", "max_trainer_steps"):
             value = getattr(self, key)
             _require(value is None or value > 0, f"search.{key}", value, "null (no cap) or a number > 0")
         if self.ablation is not None:

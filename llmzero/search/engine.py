@@ -126,6 +126,9 @@ class SearchEngine:
                 continue
             except (ProposalError, AgentGaveUp) as exc:
                 node = self._rejected_proposal(action, exc)
+            left = budget.steps_left(self.tree, self.settings.search)
+            if node.status == NodeStatus.PENDING and left is not None and node.max_steps > left:
+                node.max_steps = max(1, left)  # the last phase under search.max_trainer_steps: exactly the budget
             self.tree.iteration += 1
             node.iteration = self.tree.iteration
             self.tree.add(node)
