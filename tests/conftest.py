@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -22,7 +23,11 @@ def default_tiny_cache(tmp_path_factory):
         node.pop("defaults", None)
         return node
 
-    cache = tmp_path_factory.mktemp("llmzero-default-cache")
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # shared by the run's workers: built once, the others wait on the cache's file lock
+    cache = root / "llmzero-default-cache"
+    cache.mkdir(exist_ok=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("LLMZERO_CACHE", str(cache))
         path = resolve_model_path(preset("model", "tiny"), build_task(preset("task", "arithmetic")))

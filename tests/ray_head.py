@@ -85,7 +85,10 @@ def start_head(num_cpus: int = 2, num_gpus: int = 0, env: dict[str, str] | None 
     else:
         private = None
     full_env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
-                "RAY_USAGE_STATS_ENABLED": "0", **(env or {})}
+                "RAY_USAGE_STATS_ENABLED": "0",
+                # A private test cluster on 127.0.0.1. Ray 2.60 turns token auth on for any `ray start` on a machine
+                # where a ray.init() once wrote ~/.ray/auth_token; the test clients would then need that token too.
+                "RAY_AUTH_MODE": "disabled", **(env or {})}
     t0 = time.monotonic()
     r = subprocess.run(argv, env=full_env, capture_output=True, text=True, timeout=180)
     if r.returncode != 0:

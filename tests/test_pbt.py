@@ -2,6 +2,7 @@
 local Ray started by the benchmark, with the simulator as the trainer (the same code path as TRL phases)."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,8 @@ def test_pbt_runs_a_population_on_the_trainers_phases_and_exploits(tmp_path):
     out = tmp_path / "pbt"
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "pbt.py"), "trainer=synthetic",
                            "trainer.step_delay_s=0.01", "--population", "2", "--steps", "32", "--interval", "16",
-                           "--cpus", "2", "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+                           "--cpus", "2", "--out", str(out)], capture_output=True, text=True, timeout=600, cwd=tmp_path,
+                          env={**os.environ, "HOME": str(tmp_path)})  # Ray's ray.init() writes ~/.ray/auth_token
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "pbt.json").read_text())
     assert summary["errors"] == 0 and summary["steps_used"] == 64

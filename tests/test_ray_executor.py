@@ -81,6 +81,8 @@ def events(out: Path, kind: str) -> list[dict]:
 
 
 def test_a_job_carries_the_phase_command_our_package_and_only_the_named_variables(tmp_path, monkeypatch):
+    for name in ("LLMZERO_CACHE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE", "WANDB_MODE"):
+        monkeypatch.delenv(name, raising=False)  # forwarded by default; a session fixture of another file may set one
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-secret")
     monkeypatch.setenv("HF_HOME", "/shared/hf")
     monkeypatch.setenv("MY_TOKEN", "tok")

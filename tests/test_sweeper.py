@@ -159,3 +159,17 @@ def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
     other = _cli("search.budget=4", "search.seed=7", *args, cwd=tmp_path)
     out, _ = other.communicate(timeout=120)
     assert other.returncode == 2 and "holds a different search: search.seed" in out and "Traceback" not in out
+
+
+def test_through_submitit_each_phase_is_a_job_of_its_own_process(hydra_sweep_runner, hydra_restore_singletons,
+                                                                  tmp_path):
+    # hydra-submitit-launcher's local executor: the same plugin that submits to SLURM, running jobs as processes here
+    with sweep(hydra_sweep_runner, tmp_path, "hydra/launcher=submitit_local", "hydra.launcher.timeout_min=10",
+               "search.budget=3") as s:
+        out = s.returns
+        jobs = [r for batch in out.returns for r in batch]
+        assert len(jobs) == 3 and all(r.status == JobStatus.COMPLETED for r in jobs)
+        assert [r.return_value for r in jobs] == [out.search.tree[i].best_val for i in range(3)]
+        submitted = [p for p in (Path(s.temp_dir) / ".submitit").iterdir() if p.name.isdigit()]
+        assert len(submitted) == 3 and all(int(p.name) != os.getpid() for p in submitted)  # one process per job
+        assert all(n.status == "completed" for n in out.search.tree)
