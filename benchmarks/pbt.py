@@ -170,14 +170,14 @@ def run_pbt(overrides: list[str], out_dir: Path, population: int, steps: int, in
     finally:
         ray.shutdown()
     wall = time.time() - started
-    best, best_val, best_dir = None, None, None
+    best_val, best_dir = None, None
     for res in grid:
         frame = res.metrics_dataframe
         if frame is None or frame.empty:
             continue
         row = frame.loc[frame["val"].idxmax()]
         if best_val is None or row["val"] > best_val:
-            best, best_val, best_dir = res, float(row["val"]), str(row["chunk_dir"])
+            best_val, best_dir = float(row["val"]), str(row["chunk_dir"])
     test = None
     if best_dir is not None and trainer.can_evaluate:  # test at the checkpoint with the best validation report
         chunk = json.loads((Path(best_dir) / CHUNK_FILE).read_text())

@@ -16,7 +16,6 @@ import time
 import zipfile
 from pathlib import Path
 
-import pytest
 from hydra.core.utils import JobStatus
 
 from llmzero.__main__ import main
