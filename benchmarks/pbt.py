@@ -32,18 +32,19 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_dir
-from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from llmzero.app import build_space, root_hparams
 from llmzero.config.store import register_configs
 from llmzero.config.strategies import SweeperConfig
+from llmzero.executors.phase_job import run_to_end
 from llmzero.paths import conf_dir
 from llmzero.metrics import names
 from llmzero.metrics.store import MetricSeries
 from llmzero.state.phase_dir import METRICS_FILE, checkpoint_dir, list_checkpoints
 from llmzero.strategy.static import random_trials
 from llmzero.trainers.base import PhaseSpec
+from llmzero.trainers.factory import trainer_from_config
 
 CHUNK_FILE = "chunk.json"  # the configuration a chunk ran with, and the member's step when it began
 MUTATED = ("learning_rate", "kl_coef", "temperature", "clip_ratio_low", "clip_ratio_high")  # regularisation only:
@@ -54,11 +55,6 @@ def compose_config(overrides: list[str]) -> Any:
     register_configs()
     with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
         return compose(config_name="config", overrides=overrides)
-
-
-def build_trainer(cfg: Any) -> Any:
-    return instantiate(cfg.trainer, task=OmegaConf.to_container(cfg.task, resolve=True),
-                       model=OmegaConf.to_container(cfg.model, resolve=True), _convert_="all", _recursive_=False)
 
 
 def _clamped(hparams: dict[str, Any], space: Any) -> dict[str, Any]:
@@ -78,7 +74,7 @@ def member(config: dict[str, Any], setup: dict[str, Any]) -> None:
     from ray import tune
 
     cfg = OmegaConf.create(setup["cfg"])
-    trainer = build_trainer(cfg)
+    trainer = trainer_from_config(cfg)
     space = build_space(cfg, trainer)
     hparams = _clamped({**setup["theta0"], **config}, space)
     step, init = 0, None
@@ -98,11 +94,7 @@ def member(config: dict[str, Any], setup: dict[str, Any]) -> None:
                          global_offset=step)
         out.mkdir(parents=True, exist_ok=True)
         (out / CHUNK_FILE).write_text(json.dumps({"step": step, "hparams": hparams}))
-        handle = trainer.start(spec)
-        while not handle.done():
-            handle.poll()
-            time.sleep(0.2)
-        result = handle.result()
+        result = run_to_end(trainer, spec)
         if result.status == "failed" or length not in result.checkpoints:
             raise RuntimeError(f"PBT chunk at step {step} failed: {result.error}")
         step += length
@@ -128,7 +120,7 @@ def run_pbt(overrides: list[str], out_dir: Path, population: int, steps: int, in
     from ray.tune.schedulers import PopulationBasedTraining
 
     cfg = compose_config(overrides)
-    trainer = build_trainer(cfg)
+    trainer = trainer_from_config(cfg)
     trainer.prepare(print)
     space = build_space(cfg, trainer)
     theta0 = root_hparams(cfg, space)

@@ -32,6 +32,7 @@ from .state.lock import SearchLock
 from .state.rundir import RunDir, resume_problem
 from .strategy.recipe import phase_lengths
 from .tracking.observer import WandbObserver
+from .trainers.factory import trainer_from_config
 from .tracking.wandb_runs import WandbTracker
 from .tree import NodeStatus, Tree
 from .tree.journal import JournalError
@@ -112,7 +113,7 @@ def load_resumed_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
 
 
 def check_same_search(saved: DictConfig, cfg: DictConfig, directory: Path) -> None:
-    mode = str(_select(cfg, "sweeper.mode") or SweepMode.adaptive.value)
+    mode = str(_select(cfg, "sweeper.mode") or IDENTITY_DEFAULTS["sweeper.mode"])
     for key in IDENTITY_KEYS + MODE_IDENTITY.get(mode, ()):
         a, b = _select(saved, key), _select(cfg, key)
         a, b = (IDENTITY_DEFAULTS.get(key) if x is None else x for x in (a, b))
@@ -243,10 +244,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
             check_section(cfg[where], base, where)
         for where in TARGETS:
             check_target(cfg[where], where)
-        # Not recursive: the task and model configs carry their own _target_, which the backend
-        # instantiates where it needs them (often in a phase subprocess).
-        trainer = instantiate(cfg.trainer, task=_select(cfg, "task"), model=_select(cfg, "model"),
-                              _convert_="all", _recursive_=False)
+        trainer = trainer_from_config(cfg)
         agent = instantiate(cfg.agent, _convert_="all")
         executor = executor if executor is not None else make_executor(cfg)
         left = [n for n in tree if n.status in NodeStatus.IN_FLIGHT and not n.pruned and n.job_id]

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .config.schema import ConfigError
-from .config.store import register_configs
+from .config.store import quoted_value, register_configs
 from .paths import conf_dir
 from .state.rundir import resume_problem
 
@@ -49,8 +49,8 @@ def expand_recipe_path(args: Sequence[str]) -> list[str]:
         if not path.is_file():
             raise ConfigError(f"recipe={value} is not valid: {path} is not a file (give a recipe.yaml a search wrote, "
                               f"or the name of one in recipes/)")
-        out += [f"{m.group(1)}recipe=base_recipe", f"recipe.name={_quoted(_recipe_name(path))}",
-                f"recipe.file={_quoted(str(path.resolve()))}"]
+        out += [f"{m.group(1)}recipe=base_recipe", f"recipe.name={quoted_value(_recipe_name(path))}",
+                f"recipe.file={quoted_value(str(path.resolve()))}"]
     return out
 
 
@@ -62,11 +62,6 @@ def _recipe_name(path: Path) -> str:
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         name = ""
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name or path.stem)[:80] or "recipe"
-
-
-def _quoted(text: str) -> str:
-    quote = '"' if "'" in text else "'"
-    return quote + text.replace(quote, "\\" + quote) + quote
 
 
 def preflight(args: Sequence[str]) -> None:

@@ -25,6 +25,12 @@ def _run_dir(search_dir: Optional[str], resume: Optional[str], default: str) -> 
     return os.path.expanduser(chosen) if chosen else default
 
 
+def quoted_value(text: str) -> str:
+    """`text` as one quoted value of Hydra's override grammar (a path may hold characters the grammar reserves)."""
+    quote = '"' if "'" in text else "'"
+    return quote + text.replace(quote, "\\" + quote) + quote
+
+
 def _planner_name(agent: str, recipe: Optional[str], mode: Optional[str] = None) -> str:
     """The part of a default directory's name that says what picks the phases: the agent of an adaptive search, the
     recipe replayed, or the static baseline."""

@@ -18,6 +18,7 @@ directories, and the early stopper's STOP file reaches a job wherever it runs, t
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 import json
 import threading
@@ -28,6 +29,7 @@ from typing import Any, Callable, Sequence
 from omegaconf import OmegaConf
 
 from ..atomic import write_yaml_atomic
+from ..config.store import quoted_value
 from ..metrics.store import MetricsTail
 from ..state.phase_dir import LOG_FILE, METRICS_FILE, STOP_FILE, log_tail
 from ..trainers.base import PhaseHandle, PhaseSpec, TrainerBackend
@@ -37,10 +39,6 @@ from .phase_job import read_job_result
 
 JOBS_FILE = "jobs.jsonl"
 KILL_WAIT_S = 10.0  # how long the search, when it ends, waits for a job to honour STOP
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "\\'") + "'"
 
 
 class LaunchedPhase:
@@ -89,6 +87,10 @@ class LaunchedPhase:
             raise RuntimeError("result() called before the Hydra job ended")
         return self._result
 
+    def sent(self, job_num: int) -> None:
+        """The executor gave the phase job number `job_num` and is sending it now."""
+        self.job_num, self._sent = job_num, time.time()
+
     # -- called by the launch thread ------------------------------------------------------------
     def finish(self, ret: Any) -> None:
         from hydra.core.utils import JobStatus
@@ -107,9 +109,8 @@ class LaunchedPhase:
 
     def fail(self, why: str) -> None:
         res = result_from_files(self.phase_dir, None, time.time() - self._sent)
-        self._result = PhaseResult(status=PhaseStatus.FAILED, steps_done=res.steps_done, best_val=res.best_val,
-                                   best_step=res.best_step, val_subscores=res.val_subscores, checkpoints=res.checkpoints,
-                                   error=why, log_tail=log_tail(self.phase_dir / LOG_FILE), wall_s=res.wall_s)
+        self._result = dataclasses.replace(res, status=PhaseStatus.FAILED, error=why,
+                                           log_tail=log_tail(self.phase_dir / LOG_FILE))
 
 
 def _job_error(ret: Any, status: Any) -> str:
@@ -155,10 +156,9 @@ class HydraLaunchExecutor:
         batch, self._pending = self._pending[:size], self._pending[size:]
         first = self.next_job_number()
         for i, handle in enumerate(batch):
-            handle.job_num = first + i
-            handle._sent = time.time()
+            handle.sent(first + i)
             self._record({"job": handle.job_num, "node": handle.spec.node_id, "event": "launched"})
-        overrides = [[*self.job_overrides, f"phase_spec={_quote(str(h.spec.dir / 'spec.yaml'))}"] for h in batch]
+        overrides = [[*self.job_overrides, f"phase_spec={quoted_value(str(h.spec.dir / 'spec.yaml'))}"] for h in batch]
         self._thread = threading.Thread(target=self._run, args=(batch, overrides, first), daemon=True,
                                         name="llmzero-hydra-launch")
         self._thread.start()

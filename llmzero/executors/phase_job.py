@@ -15,14 +15,13 @@ import dataclasses
 import json
 import time
 from pathlib import Path
-from typing import Any
 
 import yaml
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ..atomic import write_json_atomic
-from ..trainers.base import PhaseSpec
+from ..trainers.base import PhaseSpec, TrainerBackend
+from ..trainers.factory import trainer_from_config
 from ..tree import PhaseResult, PhaseStatus
 
 JOB_RESULT = "phase_result.json"
@@ -33,15 +32,8 @@ class PhaseFailed(RuntimeError):
     """The job's phase failed; the message is the phase's own error."""
 
 
-def _section(cfg: DictConfig, key: str) -> Any:
-    return OmegaConf.to_container(cfg[key], resolve=True)
-
-
-def run_phase_job(cfg: DictConfig, job_dir: Path) -> float | None:
-    spec = PhaseSpec.from_dict(yaml.safe_load(Path(str(cfg.phase_spec)).read_text()))
-    trainer = instantiate(cfg.trainer, task=_section(cfg, "task"), model=_section(cfg, "model"), _convert_="all",
-                          _recursive_=False)
-    trainer.prepare(print)  # the builtin model is built once per cache; a job on a fresh machine builds its own
+def run_to_end(trainer: TrainerBackend, spec: PhaseSpec) -> PhaseResult:
+    """Start the phase of `spec` on this machine and wait for its end (its files are the search's to tail)."""
     started = time.time()
     handle = trainer.start(spec)
     while not handle.done():
@@ -49,8 +41,14 @@ def run_phase_job(cfg: DictConfig, job_dir: Path) -> float | None:
         time.sleep(POLL_S)
     handle.poll()
     result = handle.result()
-    if not result.wall_s:
-        result = dataclasses.replace(result, wall_s=time.time() - started)
+    return result if result.wall_s else dataclasses.replace(result, wall_s=time.time() - started)
+
+
+def run_phase_job(cfg: DictConfig, job_dir: Path) -> float | None:
+    spec = PhaseSpec.from_dict(yaml.safe_load(Path(str(cfg.phase_spec)).read_text()))
+    trainer = trainer_from_config(cfg)
+    trainer.prepare(print)  # the builtin model is built once per cache; a job on a fresh machine builds its own
+    result = run_to_end(trainer, spec)
     job_dir.mkdir(parents=True, exist_ok=True)
     write_json_atomic(job_dir / JOB_RESULT, dataclasses.asdict(result))
     if result.status == PhaseStatus.FAILED:

@@ -77,6 +77,26 @@ def _number(value: Any, where: str, positive: bool = True) -> float:
     return float(value)
 
 
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def fit_type(key: str, value: Any, space: HParamSpace) -> Any:
+    """A number computed for an int hyperparameter (a multiple, a uniform draw), rounded to an int."""
+    spec = space.specs.get(key)
+    return round(value) if spec is not None and spec.type == "int" and isinstance(value, float) else value
+
+
+def times_theta0(key: str, factor: Any, theta0: Mapping[str, Any], space: HParamSpace, where: str) -> Any:
+    """θ0's `key` times `factor`: how a schedule written for one model's scale fits another's (a recipe's `scale`,
+    a sweep's `relative` values)."""
+    base = theta0.get(key)
+    if key not in space.specs or not _is_number(base) or not _is_number(factor):
+        raise ConfigError(f"{where}={factor!r} is not valid: a multiple of θ0 needs a number and a numeric "
+                          f"hyperparameter of this search (θ0's {key} is {base!r})")
+    return fit_type(key, base * factor, space)
+
+
 def _length(phase: Mapping[str, Any], spe: int, keep_absolute: bool, where: str) -> int | None:
     """None: the phase gives no length, so its configuration's own max_steps or epochs set it."""
     steps, recorded_spe, epochs = phase.get("steps"), phase.get("steps_per_epoch"), phase.get("epochs")
@@ -110,10 +130,8 @@ def replay_phases(recipe: Mapping[str, Any], *, theta0: Mapping[str, Any], space
             raise ConfigError(f"{where}: hparams.{unknown[0]}={hparams[unknown[0]]!r} is not a hyperparameter of this "
                               f"search (allowed: {sorted(space.specs)})")
         for key, factor in (phase.get("scale") or {}).items():
-            if key not in space.specs or theta0.get(key) is None:
-                raise ConfigError(f"{where}: scale.{key} is not valid: not a numeric hyperparameter of this search")
-            value = theta0[key] * _number(factor, f"{where}: scale.{key}")
-            hparams[key] = round(value) if space.specs[key].type == "int" else value
+            hparams[key] = times_theta0(key, _number(factor, f"{where}: scale.{key}"), theta0, space,
+                                        f"{where}: scale.{key}")
         try:
             hparams = space.validate(hparams, where=f"{where}: hparams")
             if out:

@@ -12,21 +12,15 @@ from typing import Any, Mapping
 from ..config.schema import ConfigError
 from ..config.strategies import SweepParam
 from ..hparams.space import HParamError, HParamSpace
-from .replay import FixedPhase
+from .replay import FixedPhase, fit_type, times_theta0
 
 
 def _scaled(key: str, value: Any, param: SweepParam, theta0: Mapping[str, Any], space: HParamSpace) -> Any:
+    if key not in space.specs:
+        return value  # _checked names the unknown hyperparameter
     if param.relative:
-        base = theta0.get(key)
-        if isinstance(base, bool) or not isinstance(base, (int, float)) or isinstance(value, bool) \
-                or not isinstance(value, (int, float)):
-            raise ConfigError(f"{key}: relative is not valid here: θ0's {key}={base!r} and the value {value!r} must "
-                              f"both be numbers")
-        value = base * value
-    spec = space.specs.get(key)
-    if spec is not None and spec.type == "int" and isinstance(value, float):
-        value = round(value)
-    return value
+        return times_theta0(key, value, theta0, space, f"{key} (relative: true)")
+    return fit_type(key, value, space)
 
 
 def _checked(trials: list[dict[str, Any]], theta0: Mapping[str, Any], space: HParamSpace, what: str,
