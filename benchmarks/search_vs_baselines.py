@@ -97,7 +97,7 @@ def tree_figures(result: Any, started: float) -> dict[str, Any]:
     saved = sum(max(0, n.max_steps - n.steps_done) for n in result.tree if n.status == NodeStatus.EARLY_STOPPED)
     return {"test": result.best.test_score if result.best else None, "val": result.best.best_val if result.best else None,
             "steps": spent, "saved_by_early_stop": saved, "wall_s": time.time() - started, "phases": len(result.tree),
-            "curve": curve, "best_path": [n.id for n in result.path]}
+            "curve": curve, "best_path": [n.id for n in result.path], "base_test": result.base_scores.get("test")}
 
 
 def run_method(method: str, seed: int, base: list[str], budget: int, out: Path) -> dict[str, Any]:
@@ -134,7 +134,14 @@ def summarise(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]
     return out
 
 
-def print_table(summary: dict[str, dict[str, Any]], console: Console, budget: int, seeds: list[int]) -> None:
+def base_test(runs: dict[str, list[dict[str, Any]]]) -> float | None:
+    """The base model's test score (every run starts from the same model; the search runs score it)."""
+    scores = [r["base_test"] for rows in runs.values() for r in rows if r.get("base_test") is not None]
+    return statistics.mean(scores) if scores else None
+
+
+def print_table(summary: dict[str, dict[str, Any]], console: Console, budget: int, seeds: list[int],
+                base: float | None) -> None:
     table = Table(title=f"test at the best validation step, {budget} trainer steps per method, seeds {seeds}")
     for col in ("method", "test (mean ± spread)", "best val", "steps used", "saved by early stop", "wall s",
                 "llmzero / method"):
@@ -148,6 +155,9 @@ def print_table(summary: dict[str, dict[str, Any]], console: Console, budget: in
         table.add_row(method, test, f"{row['val_mean']:.3f}", f"{row['steps_mean']:.0f}", f"{row['saved_mean']:.0f}",
                       f"{row['wall_s_mean']:.0f}", ratio)
     console.print(table)
+    if base is not None:
+        console.print(f"base model (no RL): test {base:.3f}; llmzero / base model "
+                      f"{(summary.get('llmzero', {}).get('test_mean') or 0) / base:.2f}x" if base else "")
 
 
 def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
@@ -202,10 +212,11 @@ def main(argv: list[str] | None = None) -> int:
             results_file.write_text(json.dumps({"budget": args.budget, "trainer": args.trainer, "runs": runs},
                                                indent=1))
     summary = summarise(runs)
+    base = base_test(runs)
     results_file.write_text(json.dumps({"budget": args.budget, "trainer": args.trainer, "seeds": args.seeds,
-                                        "runs": runs, "summary": summary}, indent=1))
+                                        "runs": runs, "summary": summary, "base_test": base}, indent=1))
     plot(runs, args.out / "best_so_far.png")
-    print_table(summary, console, args.budget, args.seeds)
+    print_table(summary, console, args.budget, args.seeds, base)
     missed = [m for m, goal in GOALS.items() if m in summary
               and not ((summary[m]["llmzero_ratio"] or 0) > goal if goal == 1.0
                        else (summary[m]["llmzero_ratio"] or 0) >= goal)]

@@ -11,7 +11,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope="session")
 def default_tiny_cache(tmp_path_factory):
     """An LLMZERO_CACHE holding the embedded default model (builtin:tiny built with conf/model/tiny.yaml's options for
-    the arithmetic task), built once per session and shared by the tests that train or load it (about 80 s)."""
+    the arithmetic task), built once per session and shared by the tests that train or load it (about 60 s)."""
     from omegaconf import OmegaConf
 
     from llmzero.models.resolve import resolve_model_path

@@ -255,13 +255,16 @@ def test_default_warm_start_leaves_room_for_rl(warm, task):
     info = warm["info"]
     val = tiny.evaluate_greedy(warm["model"], task, "val", tokenizer=warm["tok"])
     assert val == pytest.approx(info["val"])
-    assert 0.10 <= val["score"] <= 0.60
     assert set(val) == {"score", "add_2digit", "add_3digit", "mul_1x2digit"}
-    assert val["add_2digit"] == max(val[s] for s in task.subtasks) > 0  # the easiest subtask is learned first
+    # one sub-skill learned, two left to climb: the room a training strategy needs (issue 12)
+    assert val["add_2digit"] >= 0.6
+    assert val["add_3digit"] <= 0.2 and val["mul_1x2digit"] <= 0.2
     test = tiny.evaluate_greedy(warm["model"], task, "test", tokenizer=warm["tok"])
-    assert 0.10 <= test["score"] <= 0.60
-    assert info["sft"]["stopped_at_target"] and info["sft"]["probe"][-1][1] >= tiny.DEFAULT_OPTIONS["sft_target"]
-    assert 0 < info["sft"]["steps"] < tiny.DEFAULT_OPTIONS["sft_steps"]
+    # a fixed-length warm start on one thread from a seed: the figures measured here (val 0.289, test 0.277)
+    # within a point or two, whatever the machine, instead of wherever a noisy probe happened to cross a target
+    assert val["score"] == pytest.approx(0.289, abs=0.02)
+    assert test["score"] == pytest.approx(0.277, abs=0.02)
+    assert not info["sft"]["stopped_at_target"] and info["sft"]["steps"] == tiny.DEFAULT_OPTIONS["sft_steps"]
     assert info["params"] < 200_000
     print(json.dumps({"build_seconds": info["build_seconds"], "sft_steps": info["sft"]["steps"], "val": val,
                       "test": test}))

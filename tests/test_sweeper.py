@@ -16,10 +16,16 @@ import time
 import zipfile
 from pathlib import Path
 
+from hydra.core.plugins import Plugins
 from hydra.core.utils import JobStatus
 
 from llmzero.__main__ import main
 from llmzero.paths import conf_dir
+
+# Scan Hydra's plugins before any hydra_restore_singletons snapshot: importing llmzero creates the ConfigStore, and
+# on Hydra 1.4 a snapshot taken before the scan lacks the plugins' configs (hydra/sweeper/basic, ...), which a
+# restore then drops for good, since the plugin modules, already imported, never register them again.
+Plugins.instance()
 
 REPO = Path(__file__).resolve().parents[1]
 FAST = ["trainer=synthetic", "trainer.step_delay_s=0", "search.display=false", "wandb.mode=disabled",
