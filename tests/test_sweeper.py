@@ -9,9 +9,11 @@ BatchedSweeperTestSuite does not apply: it sweeps a test app of Hydra's own, who
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import zipfile
 from pathlib import Path
@@ -178,3 +180,30 @@ def test_through_submitit_each_phase_is_a_job_of_its_own_process(hydra_sweep_run
         submitted = [p for p in (Path(s.temp_dir) / ".submitit").iterdir() if p.name.isdigit()]
         assert len(submitted) == 3 and all(int(p.name) != os.getpid() for p in submitted)  # one process per job
         assert all(n.status == "completed" for n in out.search.tree)
+
+
+def test_through_the_ray_launcher_every_batch_runs_on_one_local_ray(tmp_path):
+    # hydra-ray-launcher starts a local Ray from the thread that launches the first batch, and Ray's daemons die with
+    # that thread: every batch must come from the same one, or the second finds no Ray (one batch per phase here)
+    ray_tmp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths live under it
+    try:
+        sweep_dir = tmp_path / "sw"
+        proc = subprocess.run(
+            [sys.executable, "-m", "llmzero", "-m", "hydra/sweeper=llmzero", "hydra/launcher=ray", *FAST,
+             "search.budget=3", f"search.dir={sweep_dir}", "+hydra.launcher.ray.init.num_cpus=1",
+             "+hydra.launcher.ray.init.include_dashboard=false", f"+hydra.launcher.ray.init._temp_dir={ray_tmp}",
+             # the launcher's own default, set here because its setdefault on the (struct) config fails on Hydra 1.4
+             "+hydra.launcher.ray.init.object_store_memory=78643200"],
+            cwd=tmp_path, capture_output=True, text=True, timeout=600,
+            env={**os.environ, "RAY_AUTH_MODE": "disabled", "RAY_ADDRESS": ""})
+        out = proc.stdout + proc.stderr
+        assert proc.returncode == 0, out[-3000:]
+        assert out.count("Ray Launcher is launching 1 jobs") == 3 and "Ray is already running" in out
+        ended = [e for e in map(json.loads, (sweep_dir / "jobs.jsonl").read_text().splitlines()) if e["event"] == "ended"]
+        assert [e["job"] for e in ended] == [0, 1, 2] and all(e["status"] == "completed" for e in ended)
+        assert all(json.loads((sweep_dir / str(j) / "phase_result.json").read_text())["status"] == "completed"
+                   for j in range(3))
+        tree = json.loads((sweep_dir / "tree.json").read_text())
+        assert [n["status"] for n in tree["nodes"]] == ["completed"] * 3
+    finally:
+        shutil.rmtree(ray_tmp, ignore_errors=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
@@ -31,9 +31,9 @@ def quoted_value(text: str) -> str:
     return quote + text.replace(quote, "\\" + quote) + quote
 
 
-def _planner_name(agent: str, recipe: Optional[str], mode: Optional[str] = None) -> str:
+def _planner_name(agent: str, recipe: Optional[str], mode: Any = None) -> str:
     """The part of a default directory's name that says what picks the phases: the agent of an adaptive search, the
-    recipe replayed, or the static baseline."""
+    recipe replayed, or the static baseline. `mode` arrives as a SweepMode (omegaconf 2.4 checks the annotation)."""
     if recipe:
         return f"recipe-{recipe}"
     if mode and str(mode) != "adaptive":

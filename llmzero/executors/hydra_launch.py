@@ -21,6 +21,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import queue
 import threading
 import time
 from pathlib import Path
@@ -138,6 +139,8 @@ class HydraLaunchExecutor:
         self.search_dir, self.max_batch_size = Path(search_dir), max_batch_size
         self._pending: list[LaunchedPhase] = []
         self._thread: threading.Thread | None = None
+        self._batches: queue.Queue[tuple[list[LaunchedPhase], list[list[str]], int]] = queue.Queue()
+        self._out = threading.Event()  # a batch is out: the next one leaves when it has ended
         self.returns: list[list[Any]] = []  # every batch's JobReturns, in launch order
 
     def check(self, trainer: TrainerBackend, search_dir: Path, say: Callable[[str], None] | None = None) -> list[str]:
@@ -150,7 +153,7 @@ class HydraLaunchExecutor:
         return handle
 
     def flush(self) -> None:
-        if not self._pending or (self._thread is not None and self._thread.is_alive()):
+        if not self._pending or self._out.is_set():
             return  # the next batch leaves when this one has ended
         size = self.max_batch_size or len(self._pending)
         batch, self._pending = self._pending[:size], self._pending[size:]
@@ -159,9 +162,22 @@ class HydraLaunchExecutor:
             handle.sent(first + i)
             self._record({"job": handle.job_num, "node": handle.spec.node_id, "event": "launched"})
         overrides = [[*self.job_overrides, f"phase_spec={quoted_value(str(h.spec.dir / 'spec.yaml'))}"] for h in batch]
-        self._thread = threading.Thread(target=self._run, args=(batch, overrides, first), daemon=True,
-                                        name="llmzero-hydra-launch")
-        self._thread.start()
+        self._out.set()
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, daemon=True, name="llmzero-hydra-launch")
+            self._thread.start()
+        self._batches.put((batch, overrides, first))
+
+    def _serve(self) -> None:
+        # One thread launches every batch, for the whole search: the Ray launcher's ray.init starts Ray's daemons
+        # from it, and Linux kills them when the thread that started them ends (Ray asks for PR_SET_PDEATHSIG,
+        # which follows the parent thread, not the process), so a thread per batch lost the cluster after one.
+        while True:
+            batch, overrides, first = self._batches.get()
+            try:
+                self._run(batch, overrides, first)
+            finally:
+                self._out.clear()
 
     def _run(self, batch: list[LaunchedPhase], overrides: list[list[str]], first: int) -> None:
         try:
