@@ -171,7 +171,8 @@ def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:
             if r.get("curve"):
                 xs, ys = zip(*[(s, v) for s, v in r["curve"] if v is not None]) if any(v is not None for _, v in
                                                                                        r["curve"]) else ((), ())
-                ax.step(xs, ys, where="post", alpha=0.8, label=method if i == 0 else None,
+                # markers: a one-phase method (practitioner) is a single point, which a step line does not draw
+                ax.step(xs, ys, where="post", alpha=0.8, label=method if i == 0 else None, marker="o", markersize=3,
                         color=f"C{METHODS.index(method)}")
     ax.set_xlabel("trainer steps spent")
     ax.set_ylabel("best validation score so far")
