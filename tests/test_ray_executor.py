@@ -221,7 +221,9 @@ def test_phases_queue_in_ray_when_gpus_are_scarcer_than_slots(head, tmp_path, ca
         assert info.status == "SUCCEEDED"
         assert node.job_id.startswith(f"llmzero-run-n{node.id}-")  # the search's name (its directory), the node
         ray_s = (info.end_time - info.start_time) / 1000  # from submission: queueing included
-        assert 0.1 * node.steps_done <= node.cost.gpu_s <= ray_s + 0.5  # running time only, 1 GPU
+        # running time only, 1 GPU: at most Ray's own span (queueing included); at least half the steps' sleep,
+        # since the start is dated when a poll first sees RUNNING, which a loaded machine delays by a second or so
+        assert 0.05 * node.steps_done <= node.cost.gpu_s <= ray_s + 0.5
 
 
 HP = {"learning_rate": 1e-5, "kl_coef": 0.001, "temperature": 1.0, "clip_ratio_low": 0.2, "clip_ratio_high": 0.2,
