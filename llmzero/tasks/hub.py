@@ -1,0 +1,107 @@
+"""Loading a benchmark's rows and cutting them into the search's splits (paper §4.1, Appendix B.1).
+
+Rows come from `datasets.load_dataset`: the hub id at a pinned revision, or a local copy named by
+`task.data_files` (a file, a glob or a folder of json/jsonl/parquet/csv) for mirrored or air-gapped clusters,
+read through the same call. The paper trains on at most 5000 prompts and validates and tests on at most 500
+each, drawn uniformly with a seed; `cut_splits` does that, and says what it did when a dataset is smaller.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..config.schema import ConfigError
+
+__all__ = ["PAPER_CAPS", "Cut", "TaskDataError", "cut_splits", "load_rows"]
+
+PAPER_CAPS = {"train": 5000, "val": 500, "test": 500}
+_FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
+
+
+class TaskDataError(ConfigError):
+    """A task's dataset cannot be read; the message names it and the local alternative."""
+
+
+@dataclass(frozen=True)
+class Cut:
+    splits: dict[str, list[dict[str, Any]]]
+    note: str  # one line for the user: how many rows, and how they were divided
+
+
+def _builder_for(data_files: str) -> tuple[str, Any]:
+    """`load_dataset`'s builder name and data_files argument for a local path (file, glob or folder)."""
+    path = Path(data_files).expanduser()
+    files = sorted(p for p in path.rglob("*") if p.suffix in _FORMATS) if path.is_dir() else [path]
+    suffixes = {p.suffix for p in files} if path.is_dir() else {Path(str(path).replace("*", "x")).suffix}
+    if not files or len(suffixes) != 1 or next(iter(suffixes)) not in _FORMATS:
+        raise TaskDataError(f"task.data_files={data_files!r} is not a json, jsonl, parquet or csv file, glob or folder "
+                            f"of one of them")
+    return _FORMATS[next(iter(suffixes))], [str(p) for p in files] if path.is_dir() else str(path)
+
+
+def load_rows(task: str, dataset: str, revision: str | None = None, data_files: str | None = None,
+              config_name: str | None = None) -> dict[str, list[dict[str, Any]]]:
+    """Every split of the dataset as lists of plain rows: the local copy when `data_files` is set, else the hub."""
+    import datasets
+
+    try:
+        if data_files:
+            builder, files = _builder_for(data_files)
+            loaded = datasets.load_dataset(builder, data_files=files)
+        else:
+            loaded = datasets.load_dataset(dataset, config_name, revision=revision)
+    except TaskDataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the hub, the network and the files fail in many ways; all say the same
+        where = f"task.data_files={data_files!r}" if data_files else f"{dataset}" + (f"@{revision}" if revision else "")
+        raise TaskDataError(
+            f"task={task}: could not load the dataset {where}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}. "
+            f"Without network access to the Hugging Face hub, copy the dataset's files ({dataset}) to this machine "
+            f"and set task.data_files=<file, glob or folder of json/jsonl/parquet/csv>") from exc
+    return {name: [dict(row) for row in split] for name, split in loaded.items()}
+
+
+def _shares(n: int, caps: dict[str, int]) -> dict[str, int]:
+    """How many of n rows each split gets: its cap when there are enough, else the caps' proportions."""
+    total = sum(caps.values())
+    if n >= total:
+        return dict(caps)
+    held = {name: n * cap // total for name, cap in caps.items() if name != "train"}
+    return {"train": n - sum(held.values()), **held}
+
+
+def cut_splits(task: str, by_split: dict[str, Sequence[dict[str, Any]]], seed: int,
+               caps: dict[str, int] | None = None) -> Cut:
+    """train/val/test drawn uniformly with `seed`. A dataset's own test split stays the test split (val is then cut
+    from the rest); otherwise all rows are pooled. Each split gets its cap, or, when the rows are fewer than the
+    caps together, the caps' proportions."""
+    caps = dict(caps or PAPER_CAPS)
+    rng = random.Random(f"{task}-{seed}")
+    own_test = next((by_split[name] for name in ("test",) if by_split.get(name)), None)
+    pool = [row for name, rows in sorted(by_split.items()) if not (own_test is not None and name == "test")
+            for row in rows]
+    if own_test is not None:
+        test = list(own_test)
+        rng.shuffle(test)
+        rest = {"train": caps["train"], "val": caps["val"]}
+        shares = {**_shares(len(pool), rest), "test": min(caps["test"], len(test))}
+        rng.shuffle(pool)
+        out = {"train": pool[:shares["train"]], "val": pool[shares["train"]:shares["train"] + shares["val"]],
+               "test": test[:shares["test"]]}
+        how = f"its own test split kept ({len(own_test)} rows), val cut from the other {len(pool)}"
+    else:
+        shares = _shares(len(pool), caps)
+        rng.shuffle(pool)
+        out, start = {}, 0
+        for name in ("test", "val", "train"):  # held-out splits first, as the arithmetic task does
+            out[name] = pool[start:start + shares[name]]
+            start += shares[name]
+        how = f"{len(pool)} rows pooled"
+    scaled = sum(caps.values()) > len(pool) + (len(own_test) if own_test is not None else 0)
+    note = (f"task={task}: {how}; train {len(out['train'])}, val {len(out['val'])}, test {len(out['test'])}"
+            + (f" (fewer rows than the paper's {caps['train']}/{caps['val']}/{caps['test']}: split in its proportions)"
+               if scaled else f" (the paper's caps, drawn with seed {seed})"))
+    return Cut(splits=out, note=note)

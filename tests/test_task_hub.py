@@ -1,0 +1,60 @@
+"""Loading benchmark rows through datasets.load_dataset and cutting the paper's splits (llmzero/tasks/hub.py)."""
+
+import json
+
+import pytest
+
+from llmzero.tasks.hub import PAPER_CAPS, TaskDataError, cut_splits, load_rows
+
+
+def rows(n, prefix="q"):
+    return [{"question": f"{prefix}{i}", "answer": str(i)} for i in range(n)]
+
+
+def test_a_large_single_split_is_capped_at_the_papers_sizes_disjointly_and_deterministically():
+    cut = cut_splits("wildsci", {"train": rows(7000)}, seed=3)
+    sizes = {k: len(v) for k, v in cut.splits.items()}
+    assert sizes == PAPER_CAPS
+    ids = [r["question"] for split in cut.splits.values() for r in split]
+    assert len(ids) == len(set(ids))  # disjoint
+    assert cut_splits("wildsci", {"train": rows(7000)}, seed=3).splits == cut.splits
+    assert cut_splits("wildsci", {"train": rows(7000)}, seed=4).splits != cut.splits
+    assert "the paper's caps" in cut.note and "seed 3" in cut.note
+
+
+def test_a_small_dataset_is_split_in_the_papers_proportions_and_says_so():
+    cut = cut_splits("chemcot", {"train": rows(1495)}, seed=0)
+    # 1495 rows in 5000:500:500 = 10:1:1 -> 124 val, 124 test, the rest train (computed by hand: 1495*500//6000)
+    assert {k: len(v) for k, v in cut.splits.items()} == {"train": 1247, "val": 124, "test": 124}
+    assert "fewer rows than the paper's 5000/500/500" in cut.note and "1495 rows pooled" in cut.note
+
+
+def test_a_datasets_own_test_split_stays_the_test_split():
+    cut = cut_splits("papersearchqa", {"train": rows(60, "tr"), "test": rows(30, "te")}, seed=0)
+    assert all(r["question"].startswith("te") for r in cut.splits["test"]) and len(cut.splits["test"]) == 30
+    assert all(r["question"].startswith("tr") for r in cut.splits["train"] + cut.splits["val"])
+    assert len(cut.splits["train"]) + len(cut.splits["val"]) == 60 and len(cut.splits["val"]) == 60 * 500 // 5500
+    assert "its own test split kept (30 rows)" in cut.note
+
+
+def test_a_local_copy_loads_through_load_dataset(tmp_path):
+    path = tmp_path / "copy.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows(5)))
+    loaded = load_rows("wildsci", "JustinTX/WildSci", data_files=str(path))
+    assert loaded == {"train": rows(5)}
+    folder = tmp_path / "mirror"
+    folder.mkdir()
+    (folder / "part-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows(2)))
+    assert load_rows("wildsci", "JustinTX/WildSci", data_files=str(folder)) == {"train": rows(2)}
+
+
+def test_an_unreadable_dataset_names_it_and_the_local_alternative(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(TaskDataError) as err:
+        load_rows("chemcot", "OpenMol/ChemCoTBench", revision="main")
+    message = str(err.value)
+    assert "task=chemcot" in message and "OpenMol/ChemCoTBench@main" in message and "task.data_files=" in message
+    with pytest.raises(TaskDataError, match="not a json, jsonl, parquet or csv"):
+        load_rows("chemcot", "OpenMol/ChemCoTBench", data_files=str(tmp_path / "rows.txt"))
