@@ -117,8 +117,10 @@ def check_same_search(saved: DictConfig, cfg: DictConfig, directory: Path) -> No
     for key in IDENTITY_KEYS + MODE_IDENTITY.get(mode, ()):
         a, b = _select(saved, key), _select(cfg, key)
         a, b = (IDENTITY_DEFAULTS.get(key) if x is None else x for x in (a, b))
-        if a != b:
-            changed = "; ".join(f"{k} ({_short(x, 60)} there, {_short(y, 60)} now)" for k, x, y in _differences(key, a, b))
+        # a setting added since the search was saved, unset (None) by default, is missing there: still the same search
+        differences = _differences(key, a, b) if a != b else []
+        if differences:
+            changed = "; ".join(f"{k} ({_short(x, 60)} there, {_short(y, 60)} now)" for k, x, y in differences)
             raise ConfigError(
                 f"search directory {directory} holds a different search: {changed}. Continue it with "
                 f"search.resume={directory}, or start a new search with search.dir=<new path>."

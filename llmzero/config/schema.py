@@ -136,6 +136,10 @@ class TaskConfig:
     subtasks: List[str] = field(default_factory=list)
     seed: int = 0
     hparams: Dict[str, Any] = field(default_factory=dict)  # overrides of the root configuration θ0
+    # Benchmarks read from the Hugging Face hub (llmzero/tasks/hub.py); a generated task leaves these unset.
+    dataset: Optional[str] = None  # the hub id
+    revision: Optional[str] = None  # the pinned commit of the hub repository
+    data_files: Optional[str] = None  # a local copy (file, glob or folder of json/jsonl/parquet/csv) read instead
 
     def __post_init__(self) -> None:
         _require(bool(self.name), "task.name", self.name, "a non-empty name (it names the search directory)")
