@@ -155,9 +155,9 @@ def print_table(summary: dict[str, dict[str, Any]], console: Console, budget: in
         table.add_row(method, test, f"{row['val_mean']:.3f}", f"{row['steps_mean']:.0f}", f"{row['saved_mean']:.0f}",
                       f"{row['wall_s_mean']:.0f}", ratio)
     console.print(table)
-    if base is not None:
+    if base:
         console.print(f"base model (no RL): test {base:.3f}; llmzero / base model "
-                      f"{(summary.get('llmzero', {}).get('test_mean') or 0) / base:.2f}x" if base else "")
+                      f"{(summary.get('llmzero', {}).get('test_mean') or 0) / base:.2f}x")
 
 
 def plot(runs: dict[str, list[dict[str, Any]]], path: Path) -> None:

@@ -32,8 +32,8 @@ from .state.lock import SearchLock
 from .state.rundir import RunDir, resume_problem
 from .strategy.recipe import phase_lengths
 from .tracking.observer import WandbObserver
-from .trainers.factory import trainer_from_config
 from .tracking.wandb_runs import WandbTracker
+from .trainers.factory import trainer_from_config
 from .tree import NodeStatus, Tree
 from .tree.journal import JournalError
 

@@ -35,11 +35,11 @@ def _builder_for(data_files: str) -> tuple[str, Any]:
     """`load_dataset`'s builder name and data_files argument for a local path (file, glob or folder)."""
     path = Path(data_files).expanduser()
     files = sorted(p for p in path.rglob("*") if p.suffix in _FORMATS) if path.is_dir() else [path]
-    suffixes = {p.suffix for p in files} if path.is_dir() else {Path(str(path).replace("*", "x")).suffix}
-    if not files or len(suffixes) != 1 or next(iter(suffixes)) not in _FORMATS:
+    suffixes = {p.suffix for p in files}  # a glob's suffix is its pattern's: rows/*.jsonl -> .jsonl
+    if len(suffixes) != 1 or not suffixes <= _FORMATS.keys():
         raise TaskDataError(f"task.data_files={data_files!r} is not a json, jsonl, parquet or csv file, glob or folder "
                             f"of one of them")
-    return _FORMATS[next(iter(suffixes))], [str(p) for p in files] if path.is_dir() else str(path)
+    return _FORMATS[suffixes.pop()], [str(p) for p in files] if path.is_dir() else str(path)
 
 
 def load_rows(task: str, dataset: str, revision: str | None = None, data_files: str | None = None,
@@ -80,10 +80,9 @@ def cut_splits(task: str, by_split: dict[str, Sequence[dict[str, Any]]], seed: i
     caps together, the caps' proportions."""
     caps = dict(caps or PAPER_CAPS)
     rng = random.Random(f"{task}-{seed}")
-    own_test = next((by_split[name] for name in ("test",) if by_split.get(name)), None)
-    pool = [row for name, rows in sorted(by_split.items()) if not (own_test is not None and name == "test")
-            for row in rows]
-    if own_test is not None:
+    own_test = by_split.get("test") or None
+    pool = [row for name, rows in sorted(by_split.items()) if not (own_test and name == "test") for row in rows]
+    if own_test:
         test = list(own_test)
         rng.shuffle(test)
         rest = {"train": caps["train"], "val": caps["val"]}
@@ -100,7 +99,7 @@ def cut_splits(task: str, by_split: dict[str, Sequence[dict[str, Any]]], seed: i
             out[name] = pool[start:start + shares[name]]
             start += shares[name]
         how = f"{len(pool)} rows pooled"
-    scaled = sum(caps.values()) > len(pool) + (len(own_test) if own_test is not None else 0)
+    scaled = any(len(out[name]) < cap for name, cap in caps.items())
     note = (f"task={task}: {how}; train {len(out['train'])}, val {len(out['val'])}, test {len(out['test'])}"
             + (f" (fewer rows than the paper's {caps['train']}/{caps['val']}/{caps['test']}: split in its proportions)"
                if scaled else f" (the paper's caps, drawn with seed {seed})"))
