@@ -109,7 +109,7 @@ def split_probe(pool: list[Any], per_subtask: int = PROBE_PER_SUBTASK) -> tuple[
 def run_sft(model: Any, tokenizer: Any, task: Any, train: list[Any], probe: list[Any], *, steps: int, lr: float,
          scheduler: str, batch_size: int, target: float, eval_every: int, seed: int,
          progress: bool) -> tuple[Any, dict[str, Any]]:
-    """Supervised warm start with TRL's SFTTrainer: prompt -> answer + eos, loss on the answer only.
+    """Supervised warm start with TRL's SFTTrainer: prompt -> answer (task.reference) + eos, loss on the answer only.
 
     Every `eval_every` steps the greedy accuracy on the probe examples (held out from training) is
     measured; training stops as soon as it reaches `target`, which leaves the model partly competent.
@@ -149,7 +149,9 @@ def run_sft(model: Any, tokenizer: Any, task: Any, train: list[Any], probe: list
                     control.should_training_stop = True
             return control
 
-    data = Dataset.from_list([{"prompt": ex.prompt, "completion": ex.answer} for ex in train])
+    # a benchmark's answer may be a packed record (llmzero/tasks/benchmark.py): it says what a right completion is
+    target = getattr(task, "reference", None) or (lambda ex: ex.answer)
+    data = Dataset.from_list([{"prompt": ex.prompt, "completion": target(ex)} for ex in train])
     with tempfile.TemporaryDirectory(prefix="llmzero-sft-") as tmp, quiet_hf_logs(datasets, transformers):
         args = SFTConfig(
             output_dir=tmp,

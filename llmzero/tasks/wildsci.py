@@ -10,11 +10,11 @@ paper's example-weighted aggregate.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from typing import Any
 
 from .answers import choice_letter
-from .base import Example, mean_scores
-from .hub import cut_splits, load_rows
+from .base import Example
+from .benchmark import BenchmarkTask
 
 LETTERS = "ABCDEFGHIJ"
 INSTRUCTION = ("Answer the multiple-choice question. Think it through, then give the letter of the single correct "
@@ -40,29 +40,17 @@ def to_example(row: dict[str, Any]) -> Example:
                    subtask=subtask_name(str(row.get("discipline") or "other")))
 
 
-class WildSciTask:
-    def __init__(self, name: str = "wildsci", dataset: str = "JustinTX/WildSci", revision: str | None = None,
-                 data_files: str | None = None, train_size: int = 5000, val_size: int = 500, test_size: int = 500,
-                 subtasks: Sequence[str] | None = None, seed: int = 0, **_: Any):
-        self.name, self.dataset, self.revision, self.data_files = name, dataset, revision, data_files
-        self.sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.seed = seed
-        self.subtasks = list(subtasks or [])  # known once the rows are read (the disciplines present)
-        self.note = ""
-        self._splits: dict[str, list[Example]] | None = None
+class WildSciTask(BenchmarkTask):
+    dataset_id = "JustinTX/WildSci"
 
-    def splits(self) -> dict[str, list[Example]]:
-        if self._splits is None:
-            rows = load_rows(self.name, self.dataset, self.revision, self.data_files)
-            cut = cut_splits(self.name, rows, self.seed, caps=self.sizes)
-            self.note = cut.note
-            self._splits = {split: [to_example(r) for r in split_rows] for split, split_rows in cut.splits.items()}
-            if not self.subtasks:
-                self.subtasks = sorted({ex.subtask for split in self._splits.values() for ex in split})
-        return self._splits
+    def __init__(self, name: str = "wildsci", **kwargs: Any) -> None:
+        super().__init__(name, **kwargs)
+
+    def to_example(self, row: dict[str, Any]) -> Example:
+        return to_example(row)
 
     def reward(self, completion: str, example: Example) -> float:
         return 1.0 if choice_letter(completion, LETTERS) == example.answer else 0.0
 
-    def score(self, completions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
-        return mean_scores([self.reward(c, e) for c, e in zip(completions, examples)], examples)
+    def reference(self, example: Example) -> str:
+        return f"\\boxed{{{example.answer}}}"
