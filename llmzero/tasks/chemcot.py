@@ -1,0 +1,229 @@
+"""ChemCoTBench (paper §4.1, Appendix B.1): molecule understanding, editing, optimisation and reactions.
+
+Hub rows (`OpenMol/ChemCoTBench`, 1,495 rows in split `train`): `id`, `query` (the prompt, with its own answer
+format), `gt`, `task` (the family), `subtask` and `meta` (a JSON string: the source molecule, the groups an edit
+names, a reference molecule). The benchmark's evaluator reads the text after `</think>`, strips a ```json fence and
+takes the value under a key that depends on the subtask; every reward here does the same (answers.json_answer) and
+then scores as that evaluator does:
+
+    mol_und   fg_count, ring_count            the integer under `count` equals gt
+              Murcko_scaffold                 1 when the answer's Murcko scaffold is gt's, else the scaffolds'
+                                              Tanimoto similarity (partial credit)
+              ring_system_scaffold, equivalence   Yes/No under `output` equals gt
+    mol_edit  add, delete, sub                a valid molecule whose count of the named group rose by one (add),
+                                              fell by one (delete), or both for the two groups (sub)
+    mol_opt   qed, logp, solubility           a valid molecule whose property is higher than the source's
+              drd, gsk, jnk                   unscored: their oracles are trained activity models llmzero does not
+                                              ship; such rows are set aside, and the loader's note says so
+    reaction  fs, retro, nepp, rcr            the same molecules as gt by InChI, never by string (rcr: the same
+                                              text when either side is not SMILES)
+              mechsel                         the letter under `choice` equals gt's (letters go past D)
+
+Metrics: one `val/<family>_<subtask>` per subtask, one `val/<family>` per family (the mean of its subtasks), and
+`val/score`, the paper's aggregate: the mean over the understanding, editing and reaction families; mol_opt is
+reported but left out of it. Needs RDKit: `pip install 'llmzero[chem]'`.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+from typing import Any, Sequence
+
+from .answers import final_part, json_answer
+from .base import Example, mean_scores
+from .benchmark import BenchmarkTask, missing_extra, pack, unpack
+
+FAMILIES = ("mol_und", "mol_edit", "reaction", "mol_opt")
+AGGREGATED = ("mol_und", "mol_edit", "reaction")  # mol_opt is reported beside the aggregate, not in it
+UNSCORED_OPT = ("drd", "gsk", "jnk")
+
+# (family, subtask) -> (how it is scored, the answer's JSON keys in the benchmark's order of preference)
+SCORING: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
+    ("mol_und", "fg_count"): ("count", ("count",)),
+    ("mol_und", "ring_count"): ("count", ("count",)),
+    ("mol_und", "murcko_scaffold"): ("scaffold", ("Output Scaffold", "output")),
+    ("mol_und", "ring_system_scaffold"): ("yes_no", ("output",)),
+    ("mol_und", "equivalence"): ("yes_no", ("output",)),
+    ("mol_edit", "add"): ("edit", ("output",)),
+    ("mol_edit", "delete"): ("edit", ("output",)),
+    ("mol_edit", "sub"): ("edit", ("output",)),
+    ("mol_opt", "qed"): ("optimise", ("Final Target Molecule",)),
+    ("mol_opt", "logp"): ("optimise", ("Final Target Molecule",)),
+    ("mol_opt", "solubility"): ("optimise", ("Final Target Molecule",)),
+    ("reaction", "fs"): ("molecules", ("Major Product",)),
+    ("reaction", "retro"): ("molecules", ("Reactants",)),
+    ("reaction", "nepp"): ("molecules", ("pred_smi", "Major Product")),
+    ("reaction", "rcr"): ("condition", ("SMILES",)),
+    ("reaction", "mechsel"): ("choice", ("choice",)),
+}
+FALLBACK_KEYS = ("output", "answer", "SMILES", "pred_smi")  # answers written under the generic keys still count
+_SOURCE_KEYS = ("source", "src", "source_smiles", "input_smiles", "smiles")
+_SOURCE_IN_QUERY = re.compile(r"(?:Input|Source|Original) Molecule(?: SMILES)?\s*:\s*([^\s,;]+)|"
+                              r"Molecule SMILES\s*:\s*([^\s,;]+)", re.IGNORECASE)
+
+
+def _norm(name: Any) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", str(name).strip().lower()).strip("_")
+
+
+def subtask_name(family: str, subtask: str) -> str:
+    return f"{_norm(family)}_{_norm(subtask)}"
+
+
+def parse_meta(meta: Any) -> dict[str, Any]:
+    if isinstance(meta, dict):
+        return meta
+    try:
+        value = json.loads(meta) if isinstance(meta, str) and meta.strip() else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def source_molecule(query: str, meta: dict[str, Any]) -> str:
+    for key in _SOURCE_KEYS:
+        if isinstance(meta.get(key), str) and meta[key].strip():
+            return meta[key].strip()
+    match = _SOURCE_IN_QUERY.search(query)
+    return (match.group(1) or match.group(2)).rstrip(".") if match else ""
+
+
+def _answer(completion: str, keys: Sequence[str]) -> Any:
+    return json_answer(final_part(completion), [*keys, *FALLBACK_KEYS])
+
+
+def _integer(value: Any) -> int | None:
+    try:
+        number = float(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return int(number) if number.is_integer() else None
+
+
+def _yes_no(value: Any) -> str | None:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    text = str(value).strip().strip(".").lower() if value is not None else ""
+    return text if text in ("yes", "no") else None
+
+
+def _letter(value: Any) -> str | None:
+    match = re.match(r"^\(?([A-Za-z])(?:[).:\s]|$)", str(value).strip()) if value is not None else None
+    return match.group(1).upper() if match else None
+
+
+def _gold(gt: Any, keys: Sequence[str]) -> str:
+    """gt itself, or, when gt is a JSON object (fs rows hold one), its value under the subtask's key."""
+    if isinstance(gt, str) and gt.strip().startswith("{"):
+        found = json_answer(gt, [*keys, *FALLBACK_KEYS])
+        if found is not None:
+            return str(found)
+    return "" if gt is None else str(gt)
+
+
+class ChemCoTTask(BenchmarkTask):
+    dataset_id = "OpenMol/ChemCoTBench"
+
+    def __init__(self, name: str = "chemcot", **kwargs: Any) -> None:
+        if importlib.util.find_spec("rdkit") is None:
+            raise missing_extra(name, "rdkit", "chem", "molecule parsing, scaffolds and properties for the rewards")
+        super().__init__(name, **kwargs)
+
+    def set_aside(self, row: dict[str, Any]) -> str | None:
+        family, sub = _norm(row.get("task")), _norm(row.get("subtask"))
+        if family == "mol_opt" and sub in UNSCORED_OPT:
+            return ("mol_opt drd/gsk/jnk, unscored: their oracles are trained activity models llmzero does not ship "
+                    "(reported as unscored, not as zero)")
+        if (family, sub) not in SCORING:
+            return f"unknown family/subtask {row.get('task')}/{row.get('subtask')}"
+        if SCORING[(family, sub)][0] == "edit":
+            meta = parse_meta(row.get("meta"))
+            from .chemistry import GROUP_SMARTS
+
+            groups = [meta.get("added_group"), meta.get("removed_group")]
+            if any(g and _norm(g) not in GROUP_SMARTS for g in groups):
+                return f"mol_edit rows naming a group without a SMARTS pattern here ({', '.join(map(str, groups))})"
+        return None
+
+    def to_example(self, row: dict[str, Any]) -> Example:
+        family, sub = _norm(row["task"]), _norm(row["subtask"])
+        meta = parse_meta(row.get("meta"))
+        keys = SCORING[(family, sub)][1]
+        query = str(row["query"])
+        answer = pack(family=family, subtask=sub, gt=_gold(row.get("gt"), keys), source=source_molecule(query, meta),
+                      added=_norm(meta.get("added_group") or ""), removed=_norm(meta.get("removed_group") or ""),
+                      reference=str(meta.get("reference") or ""))
+        return Example(prompt=query, answer=answer, subtask=subtask_name(family, sub))
+
+    def reward(self, completion: str, example: Example) -> float:
+        from . import chemistry as chem
+
+        rec = unpack(example.answer)
+        family, sub, gt = rec.get("family", ""), rec.get("subtask", ""), str(rec.get("gt", ""))
+        kind, keys = SCORING.get((family, sub), ("", ()))
+        got = _answer(completion, keys)
+        if got is None:
+            return 0.0
+        if kind == "count":
+            value, want = _integer(got), _integer(gt)
+            return 1.0 if value is not None and value == want else 0.0
+        if kind == "yes_no":
+            value = _yes_no(got)
+            return 1.0 if value is not None and value == _yes_no(gt) else 0.0
+        if kind == "choice":
+            value = _letter(got)
+            return 1.0 if value is not None and value == _letter(gt) else 0.0
+        smiles = str(got).strip()
+        if kind == "scaffold":
+            return chem.same_scaffold_or_similarity(smiles, gt)
+        if kind == "molecules":
+            return 1.0 if chem.same_molecule(smiles, gt) else 0.0
+        if kind == "condition":
+            if chem.molecule(smiles) is not None and chem.molecule(gt) is not None:
+                return 1.0 if chem.same_molecule(smiles, gt) else 0.0
+            return 1.0 if " ".join(smiles.lower().split()) == " ".join(gt.lower().split()) else 0.0
+        source = str(rec.get("source", ""))
+        if kind == "edit":
+            return 1.0 if _edit_done(chem, sub, source, smiles, rec.get("added", ""), rec.get("removed", "")) else 0.0
+        if kind == "optimise":
+            before, after = chem.property_value(source, sub), chem.property_value(smiles, sub)
+            return 1.0 if before is not None and after is not None and after > before else 0.0
+        return 0.0
+
+    def reference(self, example: Example) -> str:
+        rec = unpack(example.answer)
+        kind, keys = SCORING.get((rec.get("family", ""), rec.get("subtask", "")), ("", ("output",)))
+        value = rec.get("reference") if kind in ("edit", "optimise") else rec.get("gt")
+        return json.dumps({keys[0]: value or rec.get("gt", "")})
+
+    def score(self, completions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
+        rewards = [self.reward(c, e) for c, e in zip(completions, examples)]
+        scores = mean_scores(rewards, examples)
+        families = {}
+        for family in FAMILIES:
+            subs = [v for k, v in scores.items() if k.startswith(family + "_")]
+            if subs:
+                families[family] = sum(subs) / len(subs)
+        aggregated = [families[f] for f in AGGREGATED if f in families]
+        if aggregated:  # else (a batch of mol_opt rows only) the mean over examples stands
+            scores["score"] = sum(aggregated) / len(aggregated)
+        scores.update(families)
+        return scores
+
+
+def _edit_done(chem: Any, sub: str, source: str, edited: str, added: str, removed: str) -> bool:
+    """The edit asked for: the named group's count up by one (add), down by one (delete), or both (sub)."""
+    if chem.molecule(source) is None or chem.molecule(edited) is None:
+        return False
+
+    def change(group: str) -> int | None:
+        before, after = chem.count_group(source, group), chem.count_group(edited, group)
+        return None if before is None or after is None else after - before
+
+    if sub == "add":
+        return bool(added) and change(added) == 1
+    if sub == "delete":
+        return bool(removed) and change(removed) == -1
+    return bool(added and removed) and change(added) == 1 and change(removed) == -1
