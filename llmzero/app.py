@@ -201,6 +201,14 @@ def check_target(section: Any, where: str) -> None:
                           f"package.module.Class ({reason})")
 
 
+def check_task_data(cfg: DictConfig) -> None:
+    """The task's rows, read once here: a dataset that cannot be reached, or a task whose extra is not installed,
+    ends the command with one message before a phase is started anywhere (TaskDataError is a ConfigError)."""
+    from .tasks.base import build_task
+
+    build_task(OmegaConf.to_container(cfg.task, resolve=True)).splits()
+
+
 def make_executor(cfg: DictConfig) -> Any:
     """The executor of cluster._target_, with the rest of the section as its options; it checks them with its own
     schema (a search saved before the executor seam has no _target_: the local executor, ClusterConfig's default)."""
@@ -246,6 +254,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
             check_section(cfg[where], base, where)
         for where in TARGETS:
             check_target(cfg[where], where)
+        check_task_data(cfg)
         trainer = trainer_from_config(cfg)
         agent = instantiate(cfg.agent, _convert_="all")
         executor = executor if executor is not None else make_executor(cfg)

@@ -34,6 +34,7 @@ BASE_ARGS = ["trainer=synthetic", "trainer.step_delay_s=0", "wandb.mode=disabled
              "cluster.poll_interval_s=0.01", "search.budget=3"]
 HUGE = "1" + "0" * 400
 RECIPES = Path(__file__).parent / "fixtures" / "recipes"
+TASKS = Path(__file__).parent / "fixtures" / "tasks"
 
 
 @dataclass
@@ -143,6 +144,12 @@ CASES = [
     Case("save_every negative", ["trainer.save_every=-1"], 2, ("trainer.save_every=-1",)),
     Case("wandb mode unknown", ["wandb.mode=cloud"], 2, ("wandb.mode", "cloud")),
     Case("task that does not exist", ["task=chemcot_typo"], 2, ("task=chemcot_typo", "arithmetic")),
+    Case("task data file missing", ["task=wildsci", "task.data_files={tmp}/wildsci.jsonl"], 2,
+         ("task=wildsci", "task.data_files=", "wildsci.jsonl", "FileNotFoundError")),
+    Case("task data of another benchmark", ["task=wildsci", f"task.data_files={TASKS}/ssmr.jsonl"], 2,
+         ("task=wildsci", "ssmr.jsonl", "JustinTX/WildSci schema", "no options, answer column")),
+    Case("task data too small", ["task=ssmr", "task.data_files={tmp}/two.jsonl"], 2,
+         ("task=ssmr", "2 usable rows", "too few")),
     Case("model that does not exist", ["model=gpt5"], 2, ("model=gpt5", "tiny")),
     Case("trainer that does not exist", ["trainer=nope"], 2, ("trainer=nope", "synthetic")),
     Case("agent that does not exist", ["agent=gpt"], 2, ("agent=gpt", "heuristic")),
@@ -366,6 +373,7 @@ def run_cli(args: list[str], cwd: Path) -> Outcome:
 
 def prepare(case: Case, tmp: Path, base_source: Path) -> list[str]:
     (tmp / "afile").write_text("not a directory\n")
+    (tmp / "two.jsonl").write_text("".join((TASKS / "ssmr.jsonl").read_text().splitlines(True)[:2]))  # 2 rows of SSMR
     base = tmp / "base"
     if any("{base}" in a for a in case.args):
         shutil.copytree(base_source, base)

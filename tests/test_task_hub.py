@@ -58,3 +58,19 @@ def test_an_unreadable_dataset_names_it_and_the_local_alternative(tmp_path, monk
     assert "task=chemcot" in message and "OpenMol/ChemCoTBench@main" in message and "task.data_files=" in message
     with pytest.raises(TaskDataError, match="not a json, jsonl, parquet or csv"):
         load_rows("chemcot", "OpenMol/ChemCoTBench", data_files=str(tmp_path / "rows.txt"))
+
+
+def test_an_unreachable_hub_ends_the_paper_command_in_one_message_naming_the_local_alternative(tmp_path):
+    """`python -m llmzero task=chemcot model=qwen3_4b` with no route to the hub (here: an endpoint nobody listens on)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_OFFLINE": "0"}
+    out = subprocess.run([sys.executable, "-m", "llmzero", "task=chemcot", "model=qwen3_4b", "wandb.mode=disabled",
+                          f"search.dir={tmp_path / 'run'}"], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr[-2000:]
+    message = out.stdout + out.stderr
+    assert "OpenMol/ChemCoTBench" in message and "task.data_files=" in message and "HF_HUB_OFFLINE=1" in message
+    assert "Traceback" not in message and "Retrying" not in message
+    assert not (tmp_path / "run" / "tree.json").exists()

@@ -45,6 +45,7 @@ class BenchmarkTask:
     """A hub benchmark cut into train/val/test with `seed`; subclasses define rows -> examples and the reward."""
 
     dataset_id = ""  # the hub id, a subclass's default for `dataset`
+    columns: tuple[str, ...] = ()  # the columns to_example reads, named when a row lacks one
 
     def __init__(self, name: str, dataset: str | None = None, revision: str | None = None,
                  data_files: str | None = None, config_name: str | None = None, train_size: int = 5000,
@@ -84,16 +85,44 @@ class BenchmarkTask:
             kept: dict[str, list[dict[str, Any]]] = {}
             for split, rows in by_split.items():
                 kept[split] = []
+                for row in rows[:1]:
+                    self._check_columns(row)
                 for row in rows:
                     reason = self.set_aside(row)
                     if reason is None:
                         kept[split].append(row)
                     else:
                         aside[reason] += 1
+            if not any(kept.values()):
+                raise TaskDataError(f"task={self.name}: {self._where()} has no rows this task can use"
+                                    + "".join(f"; {n} set aside: {why}" for why, n in sorted(aside.items())))
             cut = cut_splits(self.name, kept, self.seed, caps=self.sizes)
+            if not cut.splits["val"]:
+                raise TaskDataError(f"task={self.name}: {self._where()} has {sum(map(len, kept.values()))} usable rows, "
+                                    f"too few to hold out a validation split in the paper's proportions (at least "
+                                    f"{-(-sum(self.sizes.values()) // self.sizes['val'])} rows)")
             self.note = cut.note + "".join(f"; {n} rows set aside: {why}" for why, n in sorted(aside.items()))
             log.info("%s", self.note)
-            self._splits = {split: [self.to_example(r) for r in rows] for split, rows in cut.splits.items()}
+            self._splits = {split: [self._example(r) for r in rows] for split, rows in cut.splits.items()}
             if not self.subtasks:
                 self.subtasks = sorted({ex.subtask for split in self._splits.values() for ex in split})
         return self._splits
+
+    def _where(self) -> str:
+        return f"task.data_files={self.data_files}" if self.data_files else self.dataset
+
+    def _schema_error(self, row: dict[str, Any], detail: str) -> TaskDataError:
+        return TaskDataError(f"task={self.name}: a row of {self._where()} is not in the {self.dataset_id or self.name} "
+                             f"schema{detail}; the columns read are {', '.join(self.columns)}, and the row has "
+                             f"{', '.join(map(str, row))}")
+
+    def _check_columns(self, row: dict[str, Any]) -> None:
+        missing = [c for c in self.columns if c not in row]
+        if missing:
+            raise self._schema_error(row, f": it has no {', '.join(missing)} column")
+
+    def _example(self, row: dict[str, Any]) -> Example:
+        try:
+            return self.to_example(row)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise self._schema_error(row, f" ({type(exc).__name__}: {exc})") from None

@@ -125,6 +125,7 @@ def _gold(gt: Any, keys: Sequence[str]) -> str:
 
 class ChemCoTTask(BenchmarkTask):
     dataset_id = "OpenMol/ChemCoTBench"
+    columns = ("query", "task", "subtask")
 
     def __init__(self, name: str = "chemcot", **kwargs: Any) -> None:
         if importlib.util.find_spec("rdkit") is None:

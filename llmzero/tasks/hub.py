@@ -8,6 +8,7 @@ each, drawn uniformly with a seed; `cut_splits` does that, and says what it did 
 
 from __future__ import annotations
 
+import os
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +16,7 @@ from typing import Any, Sequence
 
 from ..config.schema import ConfigError
 
-__all__ = ["PAPER_CAPS", "Cut", "TaskDataError", "cut_splits", "load_rows"]
+__all__ = ["PAPER_CAPS", "Cut", "TaskDataError", "cut_splits", "hub_unreachable", "load_rows"]
 
 PAPER_CAPS = {"train": 5000, "val": 500, "test": 500}
 _FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -42,11 +43,39 @@ def _builder_for(data_files: str) -> tuple[str, Any]:
     return _FORMATS[suffixes.pop()], [str(p) for p in files] if path.is_dir() else str(path)
 
 
+def hub_unreachable(timeout: float = 5.0) -> str | None:
+    """Why the Hugging Face hub cannot be reached from here (None when it answers, with any HTTP status).
+
+    Asked once before loading: unreachable, `load_dataset` would spend half a minute retrying before it says so.
+    In offline mode (HF_HUB_OFFLINE=1) the datasets cache answers instead, so the hub is not asked."""
+    import urllib.error
+    import urllib.request
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        return None
+    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    try:
+        urllib.request.urlopen(urllib.request.Request(endpoint, method="HEAD"), timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return None  # it answered
+    except (OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        return f"{endpoint} cannot be reached ({reason})"
+    return None
+
+
 def load_rows(task: str, dataset: str, revision: str | None = None, data_files: str | None = None,
               config_name: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every split of the dataset as lists of plain rows: the local copy when `data_files` is set, else the hub."""
     import datasets
 
+    if not data_files and (problem := hub_unreachable()) is not None:
+        raise TaskDataError(
+            f"task={task}: cannot load the dataset {dataset}" + (f"@{revision}" if revision else "") + f": {problem}. "
+            f"Copy the dataset's files ({dataset}) to this machine and set task.data_files=<file, glob or folder of "
+            f"json/jsonl/parquet/csv>, or set HF_HUB_OFFLINE=1 if it is already in the Hugging Face cache")
     try:
         if data_files:
             builder, files = _builder_for(data_files)

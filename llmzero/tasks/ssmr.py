@@ -56,6 +56,7 @@ def format_prompt(question: str, abc: str, options: Sequence[str]) -> str:
 
 class SSMRTask(BenchmarkTask):
     dataset_id = "Sylence/SSMR-Bench"
+    columns = ("question", "correct_answer", "incorrect_answer1", "incorrect_answer2", "incorrect_answer3")
 
     def __init__(self, name: str = "ssmr", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)

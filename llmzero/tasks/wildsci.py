@@ -42,6 +42,7 @@ def to_example(row: dict[str, Any]) -> Example:
 
 class WildSciTask(BenchmarkTask):
     dataset_id = "JustinTX/WildSci"
+    columns = ("question", "options", "answer")
 
     def __init__(self, name: str = "wildsci", **kwargs: Any) -> None:
         super().__init__(name, **kwargs)
