@@ -126,6 +126,19 @@ def check_section(node: Any, base: Type[T], where: str) -> T:
 
 
 @dataclass
+class RetrieverConfig:
+    """The search tool's documents (llmzero/tasks/retrieval.py): a Search-R1 retrieval server, or our BM25 index."""
+    url: Optional[str] = None  # http://host:port of a server answering POST /retrieve
+    corpus: Optional[str] = None  # without url: a JSONL of {"id", "contents"} documents, or a hub dataset of them
+    topk: int = 3  # documents per search (the paper: 3)
+    max_turns: int = 2  # searches per response (the paper: 2)
+
+    def __post_init__(self) -> None:
+        _require(self.topk >= 1, "task.retriever.topk", self.topk, "an int ≥ 1 (documents per search)")
+        _require(self.max_turns >= 0, "task.retriever.max_turns", self.max_turns, "an int ≥ 0 (searches per response)")
+
+
+@dataclass
 class TaskConfig:
     _target_: str = MISSING  # the Task class (llmzero/tasks/base.py)
     name: str = MISSING
@@ -140,6 +153,9 @@ class TaskConfig:
     dataset: Optional[str] = None  # the hub id
     revision: Optional[str] = None  # the pinned commit of the hub repository
     data_files: Optional[str] = None  # a local copy (file, glob or folder of json/jsonl/parquet/csv) read instead
+    # A task with a search tool in its rollouts (papersearchqa); unset for the others.
+    search_tool: Optional[bool] = None
+    retriever: Optional[RetrieverConfig] = None
 
     def __post_init__(self) -> None:
         _require(bool(self.name), "task.name", self.name, "a non-empty name (it names the search directory)")
@@ -156,9 +172,16 @@ class ModelConfig:
     params_b: float = 0.0  # size in billions, for cost reporting and the simulator
     hparams: Dict[str, Any] = field(default_factory=dict)
     build: Dict[str, Any] = field(default_factory=dict)  # builder options of a builtin: model (llmzero/models/tiny.py)
+    # Prompting and evaluation a model family needs (conf/model/family/qwen3.yaml); unset keeps the backend's own.
+    chat_template: Optional[bool] = None  # prompts through the tokenizer's chat template; None = when it has one
+    enable_thinking: Optional[bool] = None  # the template's thinking switch (Qwen3); None = the template's default
+    eval_max_new_tokens: Optional[int] = None  # greedy val/test length (the paper: 8192); the trainer's option wins
+    gradient_checkpointing: Optional[bool] = None  # True turns it on whatever the trainer's option
 
     def __post_init__(self) -> None:
         _require(bool(self.name), "model.name", self.name, "a non-empty name (it names the search directory)")
+        _require(self.eval_max_new_tokens is None or self.eval_max_new_tokens >= 1, "model.eval_max_new_tokens",
+                 self.eval_max_new_tokens, "null or an int ≥ 1 (tokens)")
         _require(bool(self.path), "model.path", self.path, "a Hugging Face id, a local directory or builtin:<name>")
         _require(self.params_b >= 0, "model.params_b", self.params_b, "a float ≥ 0 (billions of parameters)")
 

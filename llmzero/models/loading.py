@@ -1,8 +1,9 @@
-"""Loading a model and its tokenizer, and batched greedy decoding (what a `model.path` names: resolve.py)."""
+"""Loading a model and its tokenizer, rendering prompts for it, and batched greedy decoding (what a `model.path`
+names: resolve.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 def prepare_tokenizer(tokenizer: Any) -> Any:
@@ -11,6 +12,26 @@ def prepare_tokenizer(tokenizer: Any) -> Any:
         tokenizer.pad_token = tokenizer.eos_token
     tokenizer.padding_side = "left"
     return tokenizer
+
+
+def prompt_renderer(tokenizer: Any, model_cfg: dict[str, Any]) -> Callable[[str], str]:
+    """How a task's plain-text prompt becomes the model's input text: through the tokenizer's chat template as one
+    user turn (with the family's thinking switch) when `model.chat_template` says so or, unset, when the tokenizer
+    has a template; unchanged otherwise (builtin:tiny's character tokenizer has none)."""
+    wanted = model_cfg.get("chat_template")
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if wanted and not has_template:
+        raise ValueError(f"model.chat_template=true, but the tokenizer of model.path={model_cfg.get('path')!r} has "
+                         "no chat template; set model.chat_template=false to give it the prompts as plain text")
+    if not (has_template if wanted is None else wanted):
+        return lambda prompt: prompt
+    extra = {} if model_cfg.get("enable_thinking") is None else {"enable_thinking": bool(model_cfg["enable_thinking"])}
+
+    def render(prompt: str) -> str:
+        return tokenizer.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                             add_generation_prompt=True, **extra)
+
+    return render
 
 
 def load_model_and_tokenizer(path: str, *, dtype: Any = None, device: str = "cpu") -> tuple[Any, Any]:
@@ -51,7 +72,7 @@ def greedy_complete(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_
     if not prompts:
         return []
     prompts = list(prompts)
-    eos_ids = _eos_ids(model, tokenizer)
+    eos_ids = eos_token_ids(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eos_ids[0]
     old_side = tokenizer.padding_side
     tokenizer.padding_side = "left"
@@ -86,7 +107,8 @@ def greedy_complete(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_
     return out
 
 
-def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
+def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
+    """Every token id that ends a response: the generation config's eos ids and the tokenizer's."""
     ids: list[int] = []
     gen_cfg = getattr(model, "generation_config", None)
     cand = getattr(gen_cfg, "eos_token_id", None) if gen_cfg is not None else None

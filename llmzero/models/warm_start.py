@@ -152,6 +152,8 @@ def run_sft(model: Any, tokenizer: Any, task: Any, train: list[Any], probe: list
     # a benchmark's answer may be a packed record (llmzero/tasks/benchmark.py): it says what a right completion is
     target = getattr(task, "reference", None) or (lambda ex: ex.answer)
     data = Dataset.from_list([{"prompt": ex.prompt, "completion": target(ex)} for ex in train])
+    # room for the longest example (a benchmark's prompts run to hundreds of characters); the arithmetic task's fit 128
+    longest = max((len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) for r in data), default=0)
     with tempfile.TemporaryDirectory(prefix="llmzero-sft-") as tmp, quiet_hf_logs(datasets, transformers):
         args = SFTConfig(
             output_dir=tmp,
@@ -165,7 +167,7 @@ def run_sft(model: Any, tokenizer: Any, task: Any, train: list[Any], probe: list
             gradient_checkpointing=False,  # TRL turns it on by default; pure overhead for a model this small
             completion_only_loss=True,
             packing=False,
-            max_length=128,
+            max_length=max(128, longest + 1),
             use_cpu=True,
             bf16=False,
             fp16=False,

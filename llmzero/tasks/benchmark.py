@@ -102,7 +102,7 @@ class BenchmarkTask:
                                     f"too few to hold out a validation split in the paper's proportions (at least "
                                     f"{-(-sum(self.sizes.values()) // self.sizes['val'])} rows)")
             self.note = cut.note + "".join(f"; {n} rows set aside: {why}" for why, n in sorted(aside.items()))
-            log.info("%s", self.note)
+            log.debug("%s", self.note)  # the phase logs it once; the driver builds the task several times
             self._splits = {split: [self._example(r) for r in rows] for split, rows in cut.splits.items()}
             if not self.subtasks:
                 self.subtasks = sorted({ex.subtask for split in self._splits.values() for ex in split})

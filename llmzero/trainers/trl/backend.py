@@ -66,6 +66,7 @@ class TRLTrainer(TrainerBase):
         if problem:
             raise ValueError(problem)
         self._extra = dict(_plain(opts.extra_hparams) or {})
+        self._train_rows: int | None = None
         clash = sorted(set(self._extra) & MANAGED_FIELDS)
         if clash:
             raise ValueError(f"trainer.extra_hparams {clash} name GRPOConfig fields the backend sets from the "
@@ -85,7 +86,13 @@ class TRLTrainer(TrainerBase):
         return {**dataclasses.asdict(self.opts), "passthrough": sorted(self._extra)}
 
     def train_size(self) -> int:
-        return int(self.task["train_size"])
+        """Prompts in the train split: task.train_size, or fewer when the dataset holds fewer (a benchmark is cut in
+        the paper's proportions then), counted once from the split itself so steps per epoch are the real ones."""
+        if self._train_rows is None:
+            from ...tasks.base import build_task
+
+            self._train_rows = len(build_task(self.task).splits()["train"])
+        return min(int(self.task["train_size"]), self._train_rows)
 
     def check(self, hparams: dict[str, Any]) -> list[str]:
         return problems(hparams, micro_batch_size=self.opts.micro_batch_size,
@@ -125,9 +132,12 @@ class TRLTrainer(TrainerBase):
 
     def max_new_tokens(self, checkpoint: str | Path | None, hparams: dict[str, Any]) -> int:
         """Greedy length: trainer.eval_max_new_tokens, else the one the phase scored this checkpoint's val with (its
-        phase.json, so scores agree), else the response_length of `hparams` (θ0 for the base model)."""
+        phase.json, so scores agree), else model.eval_max_new_tokens, else the response_length of `hparams` (θ0 for
+        the base model)."""
         if self.opts.eval_max_new_tokens:
             return int(self.opts.eval_max_new_tokens)
+        if checkpoint is None and self.model.get("eval_max_new_tokens"):
+            return int(self.model["eval_max_new_tokens"])
         if checkpoint is not None:
             try:
                 meta = json.loads((Path(checkpoint) / "phase.json").read_text())

@@ -118,8 +118,15 @@ def save_adapter(peft_model: Any, path: str | Path, meta: dict[str, Any], val: d
 def greedy_scores(model: Any, tokenizer: Any, task: Any, examples: Sequence[Any], max_new_tokens: int,
                   batch_size: int = 64) -> dict[str, float]:
     """task.score of greedy completions: {"score": mean, <subtask>: mean, ...}."""
-    from ...models.loading import greedy_complete
+    from ...models.loading import eos_token_ids, greedy_complete
 
-    completions = greedy_complete(model, tokenizer, [ex.prompt for ex in examples], int(max_new_tokens),
-                                  batch_size=int(batch_size))
+    prompts = [ex.prompt for ex in examples]
+    tool = task.tool() if callable(getattr(task, "tool", None)) else None
+    if tool is not None:  # val and test see the tool the rollouts use
+        from .search_rollouts import tool_greedy_complete
+
+        completions = tool_greedy_complete(model, tokenizer, prompts, tool, int(max_new_tokens),
+                                           eos_token_ids(model, tokenizer), batch_size=int(batch_size))
+    else:
+        completions = greedy_complete(model, tokenizer, prompts, int(max_new_tokens), batch_size=int(batch_size))
     return {k: float(v) for k, v in task.score(completions, list(examples)).items()}

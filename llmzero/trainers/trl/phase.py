@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 import traceback
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -206,6 +207,8 @@ class PhaseRunner:
         self.hp = dict(self.spec.hparams)
         self.task = build_task(self.task_cfg)
         splits = self.task.splits()
+        if getattr(self.task, "note", ""):
+            log.info("%s", self.task.note)  # how the benchmark's rows were split
         self.examples = {"train": splits["train"], "val": splits["val"], "test": splits.get("test", [])}
         if int(self.spec.max_steps) < 1:
             raise ValueError(f"max_steps={self.spec.max_steps} is not allowed: a phase needs at least 1 optimizer step")
@@ -233,6 +236,7 @@ class PhaseRunner:
         from transformers.trainer_callback import PrinterCallback
         from trl import GRPOConfig, GRPOTrainer
 
+        from ...models.loading import prompt_renderer
         from ...tasks.base import Example
         from .model import load_adapter_weights, load_base, lora_config, select_device, select_dtype
 
@@ -243,6 +247,10 @@ class PhaseRunner:
         use_cpu = not device.startswith("cuda")
         base, tokenizer, path = load_base(self.model_cfg, self.task, device=device, dtype=dtype)
         self.tokenizer, self.base_path = tokenizer, path
+        render = prompt_renderer(tokenizer, self.model_cfg)  # the chat template, for a model that has one
+        self.examples = {k: [replace(ex, prompt=render(ex.prompt)) for ex in v] for k, v in self.examples.items()}
+        if self.examples["train"]:
+            log.info("first train prompt as the model reads it: %r", self.examples["train"][0].prompt[:300])
         log.info("base model %s from %s on %s (%s)", self.model_cfg.get("name", "?"), path, device, dtype)
 
         data = Dataset.from_list([{"prompt": ex.prompt, "answer": ex.answer, "subtask": ex.subtask}
@@ -259,7 +267,8 @@ class PhaseRunner:
             # a resumed run draws a different prompt order, so it does not replay the prompts it already trained on
             seed=int(self.spec.seed) + self.start_step, use_cpu=use_cpu,
             loss_type=self.opts.loss_type, micro_batch_size=self.opts.micro_batch_size,
-            gradient_checkpointing=self.opts.gradient_checkpointing,
+            gradient_checkpointing=(self.opts.gradient_checkpointing
+                                    or bool(self.model_cfg.get("gradient_checkpointing"))),
             bf16=(not use_cpu) and dtype == torch.bfloat16,
             passthrough={k: v for k, v in self.spec.hparams.items() if k in set(self.passthrough)},
         )
@@ -267,14 +276,25 @@ class PhaseRunner:
         log.info("GRPOConfig " + " ".join(f"{k}={getattr(args, k)}" for k in (
             "learning_rate", "beta", "temperature", "num_generations", "epsilon", "epsilon_high", "max_grad_norm",
             "entropy_coef", "scale_rewards", "loss_type", "max_completion_length", "per_device_train_batch_size",
-            "gradient_accumulation_steps", "steps_per_generation", "generation_batch_size", "max_steps", "seed")))
+            "gradient_accumulation_steps", "steps_per_generation", "generation_batch_size", "max_steps", "seed",
+            "gradient_checkpointing", "bf16")))
         n = int(self.hp["batch_size"]) * int(self.hp["rollouts"])
         if args.generation_batch_size != n:  # the batch semantics of config_map; TRL must agree
             raise RuntimeError(f"GRPOConfig.generation_batch_size={args.generation_batch_size}, expected "
                                f"batch_size × rollouts = {n}")
+        tool = task.tool() if callable(getattr(task, "tool", None)) else None
+        rollout_func = None
+        if tool is not None:  # the task's search tool in every rollout (search_rollouts.py)
+            from ...models.loading import eos_token_ids
+            from .search_rollouts import make_rollout_func
+
+            rollout_func = make_rollout_func(tool, tokenizer, int(args.max_completion_length),
+                                             eos_token_ids(base, tokenizer))
+            log.info("search tool: top %d documents, at most %d searches per response", tool.topk, tool.max_turns)
         self.trainer = GRPOTrainer(
             model=base, reward_funcs=task_reward, args=args, train_dataset=data, processing_class=tokenizer,
             peft_config=lora_config(int(self.hp["lora_rank"])), callbacks=[make_callback(self.steps)],
+            rollout_func=rollout_func,
         )
         self.trainer.remove_callback(PrinterCallback)  # our progress lines replace its raw log dicts
         peft_model = self.trainer.model
@@ -309,7 +329,8 @@ class PhaseRunner:
 
     # -- evaluation and saving (PhaseSteps calls these) ----------------------------------------
     def eval_max_new_tokens(self) -> int:
-        return int(self.opts.eval_max_new_tokens or self.hp["response_length"])
+        return int(self.opts.eval_max_new_tokens or self.model_cfg.get("eval_max_new_tokens")
+                   or self.hp["response_length"])
 
     def evaluate(self, model: Any, split: str) -> dict[str, float]:
         from .model import greedy_scores
