@@ -32,3 +32,10 @@ def default_tiny_cache(tmp_path_factory):
         mp.setenv("LLMZERO_CACHE", str(cache))
         path = resolve_model_path(preset("model", "tiny"), build_task(preset("task", "arithmetic")))
     return {"cache": cache, "path": path}
+
+
+def pytest_collection_modifyitems(config, items):
+    """Files holding slow tests first: xdist hands out whole files (--dist loadfile) in this order, and a long file
+    handed out last would leave the other workers idle while it finishes."""
+    slow_files = {item.fspath for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.fspath not in slow_files)  # stable: the order within each group is kept

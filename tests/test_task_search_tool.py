@@ -16,7 +16,7 @@ from test_task_searches import FIXTURES, run_fixture_search
 # set model.build.sft_steps=0 first, hence no "+" here.)
 TOOL = ["model.build.sft_steps=150", "+model.build.sft_batch_size=6",
         f"task.retriever.corpus={FIXTURES}/pubmed_corpus.jsonl",
-        "task.retriever.topk=1", "hparams.response_length=96"]
+        "task.retriever.topk=1", "hparams.response_length=160"]
 
 
 @pytest.mark.slow
@@ -25,10 +25,12 @@ def test_a_tiny_search_on_papersearchqa_calls_the_search_tool(tmp_path):
     r = run_fixture_search("papersearchqa", TOOL, out, tmp_path / "cache")
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     tree = json.loads((out / "tree.json").read_text())
-    assert len(tree["nodes"]) == 2 and all(n["status"] in ("completed", "early_stopped") for n in tree["nodes"])
+    assert [n["status"] for n in tree["nodes"]] == ["completed"]
     logs = "".join((out / "nodes" / str(n["id"]) / "log.txt").read_text() for n in tree["nodes"])
     assert "search tool: top 1 documents, at most 2 searches per response" in logs
-    assert "a rollout that searched: <search>" in logs and "<information>Doc 1 (Title:" in logs, logs[-3000:]
+    # sampled rollouts search at random (their count is logged each step); the greedy validation's do every time
+    assert "a greedy response that searched: <search>" in logs and "<information>Doc 1 (Title:" in logs, logs[-3000:]
+    assert "rollouts searched" in logs
     records = [json.loads(line) for line in (out / "nodes/0/metrics.jsonl").read_text().splitlines()]
     assert any("val/score" in rec for rec in records)
     check_search_outputs(out)

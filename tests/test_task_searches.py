@@ -15,13 +15,14 @@ import pytest
 from outputs_check import check_search_outputs
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tasks"
-SHORT = ["+model.build.sft_steps=0", "search.budget=2", "hparams.max_steps=2", "hparams.batch_size=2", "hparams.rollouts=2",
+# One phase of two steps: the child phases' plumbing is the same for every task and tested on the default task.
+SHORT = ["+model.build.sft_steps=0", "search.budget=1", "hparams.max_steps=2", "hparams.batch_size=2", "hparams.rollouts=2",
          "hparams.response_length=16", "trainer.eval_every=2", "trainer.save_every=2", "search.display=false"]
 # builtin:tiny without its warm start builds in seconds (PaperSearchQA's test gives it a short one)
 CASES = {  # extra overrides, the subtask names val/<subtask> may carry
-    "chemcot": (["search.budget=1"], ("mol_und", "mol_edit", "reaction", "mol_opt")),  # the family scores
-    "ssmr": ([], ("scale", "beat", "chord", "interval")),  # two phases: the child resumes its parent's adapter
-    "wildsci": (["search.budget=1"], ("physical_sciences", "biological_sciences", "earth_and_environmental_sciences")),
+    "chemcot": ([], ("mol_und", "mol_edit", "reaction", "mol_opt")),  # the family scores
+    "ssmr": ([], ("scale", "beat", "chord", "interval")),
+    "wildsci": ([], ("physical_sciences", "biological_sciences", "earth_and_environmental_sciences")),
 }
 
 
@@ -40,8 +41,7 @@ def test_a_tiny_search_completes_on_the_fixture(task, tmp_path):
     r = run_fixture_search(task, extra, out, tmp_path / "cache")
     assert r.returncode == 0, (r.stdout[-3000:], r.stderr[-3000:])
     tree = json.loads((out / "tree.json").read_text())
-    budget = 1 if "search.budget=1" in extra else 2
-    assert len(tree["nodes"]) == budget and all(n["status"] in ("completed", "early_stopped") for n in tree["nodes"])
+    assert [n["status"] for n in tree["nodes"]] == ["completed"]
     records = [json.loads(line) for line in (out / "nodes/0/metrics.jsonl").read_text().splitlines()]
     evaluated = [rec for rec in records if "val/score" in rec]
     assert evaluated and 0.0 <= evaluated[-1]["val/score"] <= 1.0

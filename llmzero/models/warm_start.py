@@ -150,8 +150,8 @@ def run_sft(model: Any, tokenizer: Any, task: Any, train: list[Any], probe: list
             return control
 
     # a benchmark's answer may be a packed record (llmzero/tasks/benchmark.py): it says what a right completion is
-    target = getattr(task, "reference", None) or (lambda ex: ex.answer)
-    data = Dataset.from_list([{"prompt": ex.prompt, "completion": target(ex)} for ex in train])
+    completion_of = getattr(task, "reference", None) or (lambda ex: ex.answer)
+    data = Dataset.from_list([{"prompt": ex.prompt, "completion": completion_of(ex)} for ex in train])
     # room for the longest example (a benchmark's prompts run to hundreds of characters); the arithmetic task's fit 128
     longest = max((len(tokenizer(r["prompt"] + r["completion"])["input_ids"]) for r in data), default=0)
     with tempfile.TemporaryDirectory(prefix="llmzero-sft-") as tmp, quiet_hf_logs(datasets, transformers):

@@ -129,8 +129,12 @@ def tool_greedy_complete(model: Any, tokenizer: Any, prompts: Sequence[str], too
         for start in range(0, len(prompts), batch_size):
             ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_size]]
             config = GenerationConfig(do_sample=False)
-            for r in run_with_tool(model, tokenizer, ids, tool, max_new_tokens, config, eos_ids):
-                out.append(tokenizer.decode(r.completion_ids, skip_special_tokens=True))
+            rollouts = run_with_tool(model, tokenizer, ids, tool, max_new_tokens, config, eos_ids)
+            out += [tokenizer.decode(r.completion_ids, skip_special_tokens=True) for r in rollouts]
+        searched = [text for text in out if "<information>" in text]
+        log.info("search tool: %d of %d greedy responses searched", len(searched), len(out))
+        if searched:
+            log.info("a greedy response that searched: %s", searched[0])
     finally:
         if was_training:
             model.train()
