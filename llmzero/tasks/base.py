@@ -7,10 +7,17 @@ with `build_task`. It provides:
     subtasks: list[str]
     splits() -> dict[str, list[Example]]      "train", "val", "test"; deterministic for a seed
     reward(completion, example) -> float       the verifiable reward in [0, 1]
-    score(completions, examples) -> dict       {"score": mean reward, <subtask>: mean, ...}
+    score(completions, examples) -> dict       {"score": the aggregate, <subtask>: mean, ...}
 
-Prompts are plain text (TRL's "standard" format); `Example.answer` is what the reward checks.
-Hub-backed tasks load with `datasets.load_dataset` inside `splits()`.
+and optionally
+
+    reference(example) -> str                  a response that earns reward 1 (builtin:tiny's warm-start target;
+                                               example.answer when absent)
+    tool() -> SearchTool | None                a search tool the rollouts and validation use (tasks/retrieval.py)
+
+Prompts are plain text; a model with a chat template gets them through it (models/loading.prompt_renderer).
+`Example.answer` is what the reward checks (a JSON record when it needs several fields: tasks/benchmark.py).
+Hub-backed tasks load with `datasets.load_dataset` inside `splits()` (tasks/hub.py).
 """
 
 from __future__ import annotations

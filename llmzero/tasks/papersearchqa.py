@@ -33,13 +33,12 @@ _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _INFORMATION = re.compile(r"<information>.*?(</information>|$)", re.DOTALL | re.IGNORECASE)
 
 SEARCH_INSTRUCTION = (
-    "Answer the question. Reason first. Whenever you lack knowledge, you may search a library of PubMed abstracts "
-    "by writing <search> your query </search>; the best matching abstracts come back between <information> and "
-    "</information>. Search as often as you need. When you are ready, give only the final answer, with no "
-    "explanation, between <answer> and </answer>, for example <answer> insulin </answer>.")
+    "Answer the question. Reason step by step. To look something up in PubMed abstracts, write <search> query "
+    "</search>; the best matches come back between <information> and </information>. Give only the final answer "
+    "between <answer> and </answer>, for example <answer> insulin </answer>.")
 CLOSED_INSTRUCTION = (
-    "Answer the question. Reason first, then give only the final answer, with no explanation, between <answer> and "
-    "</answer>, for example <answer> insulin </answer>.")
+    "Answer the question. Reason step by step, then give only the final answer between <answer> and </answer>, for "
+    "example <answer> insulin </answer>.")
 
 
 def normalize(text: str) -> str:
