@@ -4,7 +4,6 @@ the fixture corpus in the Search-R1 protocol, and the phase log shows a rollout 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
