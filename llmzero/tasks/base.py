@@ -62,6 +62,12 @@ def mean_scores(rewards: Sequence[float], examples: Sequence[Example]) -> dict[s
     return out
 
 
+def task_tool(task: Any) -> Any | None:
+    """The task's search tool (its optional `tool()`), or None for a task without one."""
+    tool = getattr(task, "tool", None)
+    return tool() if callable(tool) else None
+
+
 def build_task(cfg: dict[str, Any]) -> Task:
     """Instantiate the task named by cfg['_target_'] with the rest of its config (Hydra's instantiate)."""
     from hydra.utils import instantiate

@@ -23,6 +23,7 @@ import string
 from pathlib import Path
 from typing import Any
 
+from ..config.schema import RetrieverConfig
 from .answers import final_part, last_tag
 from .base import Example
 from .benchmark import BenchmarkTask, missing_extra, pack, unpack
@@ -111,9 +112,8 @@ class PaperSearchQATask(BenchmarkTask):
         if not self.search_tool:
             return None
         if self._tool is None:
-            opts = self.retriever_options
-            self._tool = SearchTool(self._retriever(), topk=int(opts.get("topk") or 3),
-                                    max_turns=int(opts.get("max_turns", 2)))
+            opts = RetrieverConfig(**self.retriever_options)  # the schema's defaults and checks
+            self._tool = SearchTool(self._retriever(), topk=opts.topk, max_turns=opts.max_turns)
         return self._tool
 
     def _retriever(self) -> Retriever:

@@ -66,7 +66,7 @@ class TRLTrainer(TrainerBase):
         if problem:
             raise ValueError(problem)
         self._extra = dict(_plain(opts.extra_hparams) or {})
-        self._train_rows: int | None = None
+        self._task: Any = None  # built on first use (_built_task)
         clash = sorted(set(self._extra) & MANAGED_FIELDS)
         if clash:
             raise ValueError(f"trainer.extra_hparams {clash} name GRPOConfig fields the backend sets from the "
@@ -88,11 +88,15 @@ class TRLTrainer(TrainerBase):
     def train_size(self) -> int:
         """Prompts in the train split: task.train_size, or fewer when the dataset holds fewer (a benchmark is cut in
         the paper's proportions then), counted once from the split itself so steps per epoch are the real ones."""
-        if self._train_rows is None:
+        return min(int(self.task["train_size"]), len(self._built_task().splits()["train"]))
+
+    def _built_task(self) -> Any:
+        """The task, built (and its rows read) once in this process for train_size and prepare."""
+        if self._task is None:
             from ...tasks.base import build_task
 
-            self._train_rows = len(build_task(self.task).splits()["train"])
-        return min(int(self.task["train_size"]), self._train_rows)
+            self._task = build_task(self.task)
+        return self._task
 
     def check(self, hparams: dict[str, Any]) -> list[str]:
         return problems(hparams, micro_batch_size=self.opts.micro_batch_size,
@@ -105,11 +109,10 @@ class TRLTrainer(TrainerBase):
         """Build the builtin model now, in the search process where its progress shows, rather than inside the
         first phase (where it would only reach log.txt); later phases and searches find it cached."""
         from ...models.resolve import BUILTIN_PREFIX, builtin_is_cached, resolve_model_path
-        from ...tasks.base import build_task
 
         if not str(self.model.get("path", "")).startswith(BUILTIN_PREFIX):
             return
-        task = build_task(self.task)
+        task = self._built_task()
         if builtin_is_cached(self.model, task):
             return
         say(f"building the {self.model['path']} model for task {self.task.get('name', '?')} (first run only; "

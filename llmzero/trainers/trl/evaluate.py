@@ -16,7 +16,6 @@ import logging
 import sys
 import time
 import traceback
-from dataclasses import replace
 from typing import Any
 
 from ...atomic import write_json_atomic
@@ -27,10 +26,9 @@ log = logging.getLogger("llmzero.evaluate")
 def score_all(config: dict[str, Any]) -> list[dict[str, Any]]:
     import torch
 
-    from ...models.loading import prompt_renderer
     from ...tasks.base import build_task
     from .backend import options_from
-    from .model import greedy_scores, load_base, policy_from_checkpoint, select_device, select_dtype
+    from .model import greedy_scores, load_base, policy_from_checkpoint, rendered, select_device, select_dtype
 
     opts, _ = options_from(dict(config.get("trainer") or {}))
     if opts.torch_threads > 0:
@@ -39,8 +37,7 @@ def score_all(config: dict[str, Any]) -> list[dict[str, Any]]:
     splits = task.splits()
     device = select_device(opts.device)
     base, tokenizer, _ = load_base(dict(config["model"]), task, device=device, dtype=select_dtype(opts.dtype, device))
-    render = prompt_renderer(tokenizer, dict(config["model"]))  # the phases' own prompts (chat template or not)
-    splits = {k: [replace(ex, prompt=render(ex.prompt)) for ex in v] for k, v in splits.items()}
+    splits = rendered(splits, tokenizer, dict(config["model"]))  # the phases' own prompts (chat template or not)
     results: list[dict[str, Any]] = []
     for i, req in enumerate(config["requests"], 1):
         t0, ckpt = time.monotonic(), req.get("checkpoint")

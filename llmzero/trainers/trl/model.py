@@ -115,13 +115,24 @@ def save_adapter(peft_model: Any, path: str | Path, meta: dict[str, Any], val: d
     mark_checkpoint_complete(path)
 
 
+def rendered(splits: dict[str, list[Any]], tokenizer: Any, model_cfg: dict[str, Any]) -> dict[str, list[Any]]:
+    """The splits' examples with their prompts as the model reads them (models/loading.prompt_renderer)."""
+    from dataclasses import replace
+
+    from ...models.loading import prompt_renderer
+
+    render = prompt_renderer(tokenizer, model_cfg)
+    return {k: [replace(ex, prompt=render(ex.prompt)) for ex in v] for k, v in splits.items()}
+
+
 def greedy_scores(model: Any, tokenizer: Any, task: Any, examples: Sequence[Any], max_new_tokens: int,
                   batch_size: int = 64) -> dict[str, float]:
     """task.score of greedy completions: {"score": mean, <subtask>: mean, ...}."""
     from ...models.loading import eos_token_ids, greedy_complete
+    from ...tasks.base import task_tool
 
     prompts = [ex.prompt for ex in examples]
-    tool = task.tool() if callable(getattr(task, "tool", None)) else None
+    tool = task_tool(task)
     if tool is not None:  # val and test see the tool the rollouts use
         from .search_rollouts import tool_greedy_complete
 

@@ -41,7 +41,6 @@ import sys
 import threading
 import time
 import traceback
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -236,9 +235,8 @@ class PhaseRunner:
         from transformers.trainer_callback import PrinterCallback
         from trl import GRPOConfig, GRPOTrainer
 
-        from ...models.loading import prompt_renderer
-        from ...tasks.base import Example
-        from .model import load_adapter_weights, load_base, lora_config, select_device, select_dtype
+        from ...tasks.base import Example, task_tool
+        from .model import load_adapter_weights, load_base, lora_config, rendered, select_device, select_dtype
 
         if self.opts.torch_threads > 0:
             torch.set_num_threads(self.opts.torch_threads)
@@ -247,8 +245,7 @@ class PhaseRunner:
         use_cpu = not device.startswith("cuda")
         base, tokenizer, path = load_base(self.model_cfg, self.task, device=device, dtype=dtype)
         self.tokenizer, self.base_path = tokenizer, path
-        render = prompt_renderer(tokenizer, self.model_cfg)  # the chat template, for a model that has one
-        self.examples = {k: [replace(ex, prompt=render(ex.prompt)) for ex in v] for k, v in self.examples.items()}
+        self.examples = rendered(self.examples, tokenizer, self.model_cfg)  # the chat template, for a model with one
         if self.examples["train"]:
             log.info("first train prompt as the model reads it: %r", self.examples["train"][0].prompt[:300])
         log.info("base model %s from %s on %s (%s)", self.model_cfg.get("name", "?"), path, device, dtype)
@@ -282,7 +279,7 @@ class PhaseRunner:
         if args.generation_batch_size != n:  # the batch semantics of config_map; TRL must agree
             raise RuntimeError(f"GRPOConfig.generation_batch_size={args.generation_batch_size}, expected "
                                f"batch_size × rollouts = {n}")
-        tool = task.tool() if callable(getattr(task, "tool", None)) else None
+        tool = task_tool(task)
         rollout_func = None
         if tool is not None:  # the task's search tool in every rollout (search_rollouts.py)
             from ...models.loading import eos_token_ids

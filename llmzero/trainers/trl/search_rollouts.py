@@ -31,12 +31,15 @@ class Rollout:
 def _turn_end(tokenizer: Any, ids: list[int], eos: set[int], stop: str | None) -> tuple[list[int], str]:
     """The tokens of this turn up to its end, and why it ended: "eos" (kept), "search" (the stop string completed)
     or "length". Decoded token by token, so a row that stopped on the stop string is told from its padding."""
+    if stop is None:  # only an eos ends the turn early: no decoding needed
+        k = next((k for k, token in enumerate(ids) if token in eos), None)
+        return (ids, "length") if k is None else (ids[:k + 1], "eos")
     text = ""
     for k, token in enumerate(ids):
         if token in eos:
             return ids[:k + 1], "eos"
         text += tokenizer.decode([token], skip_special_tokens=False)
-        if stop is not None and text.rstrip().endswith(stop):
+        if text.rstrip().endswith(stop):
             return ids[:k + 1], "search"
     return ids, "length"
 
@@ -125,10 +128,10 @@ def tool_greedy_complete(model: Any, tokenizer: Any, prompts: Sequence[str], too
     was_training = getattr(model, "training", False)
     model.eval()
     out: list[str] = []
+    config = GenerationConfig(do_sample=False)
     try:
         for start in range(0, len(prompts), batch_size):
             ids = [tokenizer(p, add_special_tokens=False)["input_ids"] for p in prompts[start:start + batch_size]]
-            config = GenerationConfig(do_sample=False)
             rollouts = run_with_tool(model, tokenizer, ids, tool, max_new_tokens, config, eos_ids)
             out += [tokenizer.decode(r.completion_ids, skip_special_tokens=True) for r in rollouts]
         searched = [text for text in out if "<information>" in text]
