@@ -13,6 +13,7 @@ from omegaconf import MISSING, OmegaConf
 from llmzero.app import build_space, root_hparams
 from llmzero.config import schema
 from llmzero.config.ray_cluster import RayClusterConfig
+from llmzero.config.verl_trainer import VerlTrainerConfig
 from llmzero.config.store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.search.early_stop import StopSchedule
@@ -21,7 +22,8 @@ from llmzero.search.settings import SearchSettings
 BASES = {"base_task": schema.TaskConfig, "base_model": schema.ModelConfig, "base_synthetic": schema.SyntheticTrainerConfig,
          "base_trl": schema.TRLTrainerConfig, "base_heuristic": schema.HeuristicAgentConfig,
          "base_claude": schema.ClaudeAgentConfig, "base_litellm": schema.LiteLLMAgentConfig,
-         "base_cluster": schema.ClusterConfig, "base_ray": RayClusterConfig, "base_search": schema.SearchConfig}
+         "base_cluster": schema.ClusterConfig, "base_ray": RayClusterConfig, "base_search": schema.SearchConfig,
+         "base_verl": VerlTrainerConfig}
 PRESETS = sorted(Path(conf_dir()).glob("*/*.yaml"))
 
 

@@ -338,12 +338,21 @@ class ClusterConfig:
     _target_: str = "llmzero.executors.local.LocalExecutor"  # the executor: where phases run (llmzero/executors)
     name: str = "local"
     max_concurrent: int = 1  # phases run at once; >1 needs a backend that can share the hardware
-    gpus_per_phase: int = 0  # for GPU-hour accounting (0 on a CPU)
+    gpus_per_phase: int = 0  # GPUs one phase holds (GPU-hour accounting; 0 on a CPU)
+    gpus_per_node: int = 0  # a multi-node phase's GPUs per node; 0 = all of a phase's GPUs on one node
+    rollout_tensor_parallel: int = 1  # GPUs per rollout engine (verl: rollout.tensor_model_parallel_size)
     poll_interval_s: float = 0.2
 
     def __post_init__(self) -> None:
         _require(self.max_concurrent >= 1, "cluster.max_concurrent", self.max_concurrent, "an int ≥ 1")
         _require(self.gpus_per_phase >= 0, "cluster.gpus_per_phase", self.gpus_per_phase, "an int ≥ 0")
+        _require(self.gpus_per_node >= 0, "cluster.gpus_per_node", self.gpus_per_node,
+                 "an int ≥ 0 (0 = all of a phase's GPUs on one node)")
+        _require(not (self.gpus_per_node and self.gpus_per_phase % self.gpus_per_node), "cluster.gpus_per_node",
+                 self.gpus_per_node, f"0 or a divisor of cluster.gpus_per_phase={self.gpus_per_phase} (a phase takes "
+                 "whole nodes)")
+        _require(self.rollout_tensor_parallel >= 1, "cluster.rollout_tensor_parallel", self.rollout_tensor_parallel,
+                 "an int ≥ 1")
         _require(self.poll_interval_s > 0, "cluster.poll_interval_s", self.poll_interval_s, "a float > 0 (seconds)")
 
 

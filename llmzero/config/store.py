@@ -14,6 +14,7 @@ from .root import LLMZeroConfig
 from .schema import (ClaudeAgentConfig, ClusterConfig, HeuristicAgentConfig, LiteLLMAgentConfig, ModelConfig,
                      SearchConfig, SyntheticTrainerConfig, TaskConfig, TRLTrainerConfig)
 from .strategies import RecipeConfig
+from .verl_trainer import VerlTrainerConfig
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
 
@@ -58,6 +59,7 @@ def register_configs() -> None:
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="trainer", name="base_synthetic", node=SyntheticTrainerConfig)
     cs.store(group="trainer", name="base_trl", node=TRLTrainerConfig)
+    cs.store(group="trainer", name="base_verl", node=VerlTrainerConfig)
     cs.store(group="agent", name="base_heuristic", node=HeuristicAgentConfig)
     cs.store(group="agent", name="base_claude", node=ClaudeAgentConfig)
     cs.store(group="agent", name="base_litellm", node=LiteLLMAgentConfig)

@@ -82,7 +82,7 @@ class RayExecutor:
             client.submit_job(
                 entrypoint=self.entrypoint(argv, phase_dir / LOG_FILE), submission_id=job_id,
                 runtime_env=self.runtime_env(command.env), entrypoint_num_cpus=cpus,
-                entrypoint_num_gpus=self.opts.gpus_per_phase or None,
+                entrypoint_num_gpus=None if command.resources.placed_by_phase else (self.opts.gpus_per_phase or None),
                 entrypoint_memory=int(memory * 1e9) if memory else None,
                 metadata={"llmzero_node": str(spec.node_id), "llmzero_phase_dir": str(phase_dir)})
         except (RuntimeError, OSError, ValueError) as exc:
@@ -166,7 +166,9 @@ class RayExecutor:
         say(f"Ray cluster at {address}: {len(nodes)} node(s), {total('CPU'):g} CPUs, {total('GPU'):g} GPUs")
         if not self.opts.check_resources:
             return []
-        asks = [("gpus_per_phase", self.opts.gpus_per_phase, "GPU", 1.0, "GPUs"),
+        per_node = ("gpus_per_node", self.opts.gpus_per_node) if self.opts.gpus_per_node else \
+            ("gpus_per_phase", self.opts.gpus_per_phase)  # a multi-node phase needs its share on each of its nodes
+        asks = [(*per_node, "GPU", 1.0, "GPUs"),
                 ("cpus_per_phase", self.opts.cpus_per_phase, "CPU", 1.0, "CPUs"),
                 ("memory_gb_per_phase", self.opts.memory_gb_per_phase, "memory", 1e9, "GB of memory")]
         return [f"cluster.{key}={value:g} is more than any node of the Ray cluster at {address} has (the largest of "

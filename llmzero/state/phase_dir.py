@@ -28,10 +28,21 @@ STOP_FILE = "STOP"
 PHASE_CONFIG = "phase_config.json"
 CHECKPOINTS = "checkpoints"
 COMPLETE_MARKER = "COMPLETE"
+ADAPTER_WEIGHTS = "adapter_model.safetensors"  # a checkpoint is a PEFT adapter folder, whichever backend wrote it
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 def checkpoint_dir(phase_dir: Path | str, step: int) -> Path:
     return Path(phase_dir) / CHECKPOINTS / f"step_{step}"
+
+
+def adapter_rank(ckpt: Path | str) -> int:
+    """The LoRA rank a checkpoint's adapter was trained with; FileNotFoundError when it is not an adapter folder."""
+    cfg_path = Path(ckpt) / ADAPTER_CONFIG
+    try:
+        return int(json.loads(cfg_path.read_text())["r"])
+    except (OSError, KeyError, ValueError) as exc:
+        raise FileNotFoundError(f"{ckpt} is not a LoRA adapter checkpoint: cannot read {ADAPTER_CONFIG} ({exc})") from None
 
 
 def list_checkpoints(phase_dir: Path | str) -> list[int]:

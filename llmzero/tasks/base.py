@@ -14,6 +14,9 @@ and optionally
     reference(example) -> str                  a response that earns reward 1 (builtin:tiny's warm-start target;
                                                example.answer when absent)
     tool() -> SearchTool | None                a search tool the rollouts and validation use (tasks/retrieval.py)
+    summarise(subscores, counts) -> dict       score() from per-subtask means and example counts, for a task whose
+                                               score is not the mean over examples (a backend that sees only
+                                               per-subtask means, verl, calls it through `summarise` below)
 
 Prompts are plain text; a model with a chat template gets them through it (models/loading.prompt_renderer).
 `Example.answer` is what the reward checks (a JSON record when it needs several fields: tasks/benchmark.py).
@@ -24,7 +27,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, Mapping, Protocol, Sequence, runtime_checkable
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,21 @@ def mean_scores(rewards: Sequence[float], examples: Sequence[Example]) -> dict[s
     for sub, vals in sorted(by_sub.items()):
         out[sub] = sum(vals) / len(vals)
     return out
+
+
+def example_mean(subscores: Mapping[str, float], counts: Mapping[str, int]) -> float:
+    """The mean over examples, from per-subtask means weighted by their example counts."""
+    total = sum(int(counts.get(k, 0)) for k in subscores)
+    return sum(v * int(counts.get(k, 0)) for k, v in subscores.items()) / total if total else 0.0
+
+
+def summarise(task: Any, subscores: Mapping[str, float], counts: Mapping[str, int]) -> dict[str, float]:
+    """What task.score() reports, rebuilt from per-subtask means and example counts: the task's own `summarise` when
+    it has one, else the mean over examples beside the subtask means (mean_scores)."""
+    own = getattr(task, "summarise", None)
+    if callable(own):
+        return dict(own(dict(subscores), dict(counts)))
+    return {"score": example_mean(subscores, counts), **subscores}
 
 
 def task_tool(task: Any) -> Any | None:

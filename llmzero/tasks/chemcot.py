@@ -29,10 +29,11 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
+from collections import Counter
 from typing import Any, Sequence
 
 from .answers import final_part, json_answer
-from .base import Example, mean_scores
+from .base import Example, example_mean, mean_scores
 from .benchmark import BenchmarkTask, missing_extra, pack, unpack
 
 FAMILIES = ("mol_und", "mol_edit", "reaction", "mol_opt")
@@ -200,11 +201,15 @@ class ChemCoTTask(BenchmarkTask):
         return json.dumps({keys[0]: value or rec.get("gt", "")})
 
     def score(self, completions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
-        rewards = [self.reward(c, e) for c, e in zip(completions, examples)]
-        scores = mean_scores(rewards, examples)
+        scores = mean_scores([self.reward(c, e) for c, e in zip(completions, examples)], examples)
+        return self.summarise({k: v for k, v in scores.items() if k != "score"}, Counter(e.subtask for e in examples))
+
+    def summarise(self, subscores: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+        """Family means over their subtasks, and the score as the mean over und, edit and rxn (§ChemCoTBench)."""
+        scores = {"score": example_mean(subscores, counts), **subscores}
         families = {}
         for family in FAMILIES:
-            subs = [v for k, v in scores.items() if k.startswith(family + "_")]
+            subs = [v for k, v in subscores.items() if k.startswith(family + "_")]
             if subs:
                 families[family] = sum(subs) / len(subs)
         aggregated = [families[f] for f in AGGREGATED if f in families]
@@ -212,7 +217,6 @@ class ChemCoTTask(BenchmarkTask):
             scores["score"] = sum(aggregated) / len(aggregated)
         scores.update(families)
         return scores
-
 
 def _edit_done(chem: Any, sub: str, source: str, edited: str, added: str, removed: str) -> bool:
     """The edit asked for: the named group's count up by one (add), down by one (delete), or both (sub)."""

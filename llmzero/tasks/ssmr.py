@@ -75,6 +75,8 @@ class SSMRTask(BenchmarkTask):
 
     def score(self, completions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
         scores = mean_scores([self.reward(c, e) for c, e in zip(completions, examples)], examples)
-        present = [v for k, v in scores.items() if k != "score"]
-        scores["score"] = sum(present) / len(present) if present else 0.0  # the mean over subtasks, not examples
-        return scores
+        return self.summarise({k: v for k, v in scores.items() if k != "score"}, {})
+
+    def summarise(self, subscores: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
+        """The mean over subtasks, not over examples."""
+        return {"score": sum(subscores.values()) / len(subscores) if subscores else 0.0, **subscores}

@@ -1,7 +1,9 @@
 """Trainer backend interface: how the search runs one training phase.
 
 A backend is any class named by `trainer._target_` in the config; Hydra instantiates it
-with the rest of the `trainer` config as keyword arguments. It must provide:
+with the rest of the `trainer` config as keyword arguments, plus `task` and `model` (plain dicts),
+and `cluster` too when its constructor takes that keyword (a backend that needs the topology:
+gpus_per_phase, gpus_per_node, rollout_tensor_parallel). It must provide:
 
     name: str
     extra_hparams() -> dict[str, HParamSpec]
@@ -105,6 +107,9 @@ class Resources:
     gpus: float = 0.0
     cpus: float = 1.0
     memory_gb: float | None = None  # None: no explicit request
+    # True: the phase process places its own GPU workers on the cluster (verl's Ray actors claim `gpus` themselves),
+    # so the executor reserves none for the process; reserving them too would leave its workers none to start on.
+    placed_by_phase: bool = False
 
 
 @dataclass

@@ -15,10 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ...state.phase_dir import adapter_rank
 from .config_map import lora_kwargs
 
-ADAPTER_WEIGHTS = "adapter_model.safetensors"
-ADAPTER_CONFIG = "adapter_config.json"
 
 
 def select_device(device: str = "auto") -> str:
@@ -54,14 +53,6 @@ def lora_config(rank: int) -> Any:
     from peft import LoraConfig
 
     return LoraConfig(**lora_kwargs(rank))
-
-
-def adapter_rank(ckpt: str | Path) -> int:
-    cfg_path = Path(ckpt) / ADAPTER_CONFIG
-    try:
-        return int(json.loads(cfg_path.read_text())["r"])
-    except (OSError, KeyError, ValueError) as exc:
-        raise FileNotFoundError(f"{ckpt} is not a LoRA adapter checkpoint: cannot read {ADAPTER_CONFIG} ({exc})") from None
 
 
 def load_adapter_weights(peft_model: Any, ckpt: str | Path) -> None:

@@ -1,0 +1,159 @@
+"""VerlTrainer: GRPO with LoRA through verl, one verl run per phase (`trainer=verl`), the paper's trainer.
+
+Each phase runs as `python -m llmzero.trainers.verl.phase <phase_config.json>` (phase.py), which starts verl's own
+driver; the executor decides where that process runs (cluster=local: here; cluster=ray: a Ray job whose verl driver
+joins the same cluster). The phase asks its executor for no GPU itself: verl's workers claim the phase's
+cluster.gpus_per_phase from Ray (Resources.placed_by_phase).
+
+Before a phase is launched, check() composes its overrides against the installed verl's ppo_trainer.yaml and runs
+verl's validation (compose.py), so a refused combination is reported in the search, naming what verl said, and the
+agent's proposal is rejected like any other invalid one.
+
+Mapping: overrides.py. Metrics: metrics_map.py. Checkpoints: adapters.py and callback.py. Evaluation: evaluate.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from omegaconf import OmegaConf
+
+from ...atomic import write_json_atomic
+from ...config.verl_trainer import VerlTrainerConfig
+from ...hparams.steps import steps_per_epoch
+from ...models.resolve import model_path_problem
+from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
+from ..subprocess_phase import write_phase_config
+from .compose import VerlConfigError, checked, verl_config_dir
+from .overrides import RunFiles, Topology, phase_overrides, problems
+
+# Placeholders for check(): the real paths exist only once a phase writes them, and verl checks no path here.
+_CHECK_RUN = RunFiles(model_path="model", train_files="train.parquet", val_files=["val.parquet"],
+                      reward_module="reward_fn.py", phase_config="phase_config.json", checkpoint_dir="checkpoints",
+                      phase_dir="phase", max_prompt_length=1024)
+
+
+def _plain(x: Any) -> Any:
+    return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
+
+
+class VerlTrainer(TrainerBase):
+    """Trainer backend (llmzero.trainers.base) running each phase as one verl GRPO run."""
+
+    can_evaluate = True
+
+    def __init__(self, *, task: dict | None = None, model: dict | None = None, cluster: dict | None = None,
+                 **options: Any) -> None:
+        self.opts = VerlTrainerConfig(**_plain(options))
+        self.name = self.opts.name
+        self.task = dict(_plain(task) or {})
+        self.model = dict(_plain(model) or {})
+        self.cluster = dict(_plain(cluster) or {})
+        problem = model_path_problem(self.model)
+        if problem:
+            raise ValueError(problem)
+        if self.opts.extra_hparams:
+            raise ValueError("trainer.extra_hparams is not supported by trainer=verl; pass verl settings as "
+                             "trainer.overrides=[key=value,...] instead")
+        self.topology = Topology.from_cluster(self.cluster)
+        verl_config_dir()  # verl installed, or the message naming the extra to install
+        self._checked: dict[tuple[str, ...], str | None] = {}
+        self._task: Any = None
+
+    def options(self) -> dict[str, Any]:
+        """What the phase and evaluate processes read back (launch.options_from): the options and the topology."""
+        return {**dataclasses.asdict(self.opts), "cluster": self.cluster}
+
+    def _built_task(self) -> Any:
+        if self._task is None:
+            from ...tasks.base import build_task
+
+            self._task = build_task(self.task)
+        return self._task
+
+    def train_size(self) -> int:
+        return min(int(self.task["train_size"]), len(self._built_task().splits()["train"]))
+
+    def steps_per_epoch(self, hparams: dict[str, Any]) -> int:
+        return steps_per_epoch(self.train_size(), require_hparams(hparams, ["batch_size"], self.name)["batch_size"])
+
+    def check(self, hparams: dict[str, Any]) -> list[str]:
+        """Our constraints, then verl's own on the composed overrides (each distinct override list checked once)."""
+        out = problems(hparams, self.topology, self.opts)
+        if not out and int(hparams["batch_size"]) > self.train_size():
+            out.append(f"batch_size={hparams['batch_size']} is larger than the training split ({self.train_size()} "
+                       f"prompts); allowed: batch_size ≤ {self.train_size()}")
+        if out:
+            return out
+        overrides = tuple(phase_overrides(hparams, 1, self.opts, self.topology, _CHECK_RUN))
+        if overrides not in self._checked:
+            try:
+                checked(overrides)
+                self._checked[overrides] = None
+            except VerlConfigError as exc:
+                self._checked[overrides] = str(exc)
+        found = self._checked[overrides]
+        return [found] if found else []
+
+    def prepare(self, say: Callable[[str], None]) -> None:
+        from ...models.resolve import BUILTIN_PREFIX, builtin_is_cached, resolve_model_path
+
+        if str(self.model.get("path", "")).startswith(BUILTIN_PREFIX) and not builtin_is_cached(self.model,
+                                                                                                  self._built_task()):
+            say(f"building the {self.model['path']} model for task {self.task.get('name', '?')} (first run only)")
+            resolve_model_path(self.model, self._built_task())
+
+    def phase_command(self, spec: PhaseSpec) -> PhaseCommand:
+        path = write_phase_config(spec, self.task, self.model, self.options())
+        argv = [sys.executable, "-m", "llmzero.trainers.verl.phase", str(path)]
+        return PhaseCommand(argv, str(spec.dir), env={"PYTHONUNBUFFERED": "1"},
+                            resources=Resources(gpus=float(self.topology.gpus), cpus=1.0, placed_by_phase=True))
+
+    # -- evaluation --------------------------------------------------------------------------------
+    def evaluate(self, checkpoint_dir: str | Path | None, split: str, hparams: dict[str, Any]) -> dict[str, float] | None:
+        return self.evaluate_batch([EvalRequest(checkpoint_dir, split, hparams)])[0]
+
+    def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]:
+        """Greedy scores from verl's validation-only runs (evaluate.py), one per request, in one process."""
+        wanted = []
+        for req in requests:
+            if req.split not in ("val", "test"):
+                raise ValueError(f"split={req.split!r} is not allowed: expected 'val' or 'test'")
+            wanted.append({"checkpoint": str(Path(req.checkpoint).resolve()) if req.checkpoint else None,
+                           "split": req.split, "hparams": dict(req.hparams)})
+        if not wanted:
+            return []
+        with tempfile.TemporaryDirectory(prefix="llmzero-verl-eval-") as tmp:
+            cfg_path, out_path = Path(tmp) / "eval_config.json", Path(tmp) / "result.json"
+            write_json_atomic(cfg_path, {"task": self.task, "model": self.model, "trainer": self.options(),
+                                         "requests": wanted, "output": str(out_path), "workdir": tmp})
+            argv = [sys.executable, "-m", "llmzero.trainers.verl.evaluate", str(cfg_path)]
+            try:
+                proc = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                      stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+                                      timeout=self.opts.eval_timeout_s)
+                output = proc.stdout
+            except subprocess.TimeoutExpired as exc:
+                output = f"evaluation timed out after {exc.timeout}s"
+            try:
+                results = json.loads(out_path.read_text())["results"]
+            except (OSError, json.JSONDecodeError, KeyError, TypeError):
+                results = [{}] * len(wanted)
+        out: list[dict[str, float] | None] = []
+        for req, res in zip(wanted, results):
+            if "scores" in res:
+                out.append({k: float(v) for k, v in res["scores"].items()})
+                continue
+            tail = "\n".join(output.splitlines()[-30:])
+            warnings.warn(f"verl evaluation of {req['checkpoint'] or 'the base model'} on {req['split']} failed: "
+                          f"{res.get('error', 'no result written')}\n{tail}", RuntimeWarning, stacklevel=2)
+            out.append(None)
+        return out

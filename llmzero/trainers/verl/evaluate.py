@@ -1,0 +1,74 @@
+"""Greedy scores of checkpoints with verl: `python -m llmzero.trainers.verl.evaluate <eval_config.json>`.
+
+Each request (a checkpoint or the base model, a split) is one validation-only verl run (`trainer.val_only=true`,
+`val_before_train=true`) over that split, with the checkpoint's adapter as `model.lora_adapter_path` (the base model:
+a fresh adapter, whose zero-initialised B matrices leave the model unchanged). Its scores are read from verl's file
+logger the same way a phase's validation is (metrics_map.py), so a test score and a phase's val score are computed alike.
+Writes {"results": [{"scores": {...}} or {"error": "..."}, ...]} to the config's "output".
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from ...state.phase_dir import adapter_rank
+from ...tasks.base import summarise
+from ..subprocess_phase import child_config
+from .launch import model_inputs, options_from, run_driver, task_files
+from .metrics_map import validation
+from .overrides import RunFiles, phase_overrides
+
+log = logging.getLogger("llmzero.evaluate")
+
+
+def score_one(config: dict[str, Any], config_path: str, request: dict[str, Any], index: int) -> dict[str, float]:
+    opts, topology = options_from(dict(config.get("trainer") or {}))
+    split = request["split"]
+    folder = Path(config["workdir"]) / f"request{index}"
+    data = task_files(config["task"], folder, (split,))
+    if split not in data.files:
+        raise ValueError(f"task {config['task'].get('name')!r} has no {split} split to score")
+    path, templated, prompt_len = model_inputs(config["model"], data.task, data.splits[split], opts.max_prompt_length)
+    hp = dict(request["hparams"])
+    if request["checkpoint"]:
+        hp["lora_rank"] = adapter_rank(request["checkpoint"])
+    run = RunFiles(model_path=path, train_files=data.files[split], val_files=[data.files[split]],
+                   reward_module=data.reward_module, phase_config=config_path, checkpoint_dir=str(folder / "checkpoints"),
+                   phase_dir=str(folder), max_prompt_length=prompt_len, adapter=request["checkpoint"],
+                   chat_template=templated,
+                   enable_thinking=config["model"].get("enable_thinking") if templated else None,
+                   experiment=f"eval{index}-{split}",
+                   extra={"trainer.val_only": True, "trainer.val_before_train": True})
+    hp["batch_size"] = min(int(hp["batch_size"]), len(data.splits[split]))  # no training: any size verl accepts
+    scored: dict[str, dict[str, float]] = {}
+    rc = run_driver(opts.driver, phase_overrides(hp, 1, opts, topology, run), run,
+                    lambda line: scored.update(validation(line.get("data") or {})))
+    if split not in scored:
+        raise RuntimeError(f"verl ({opts.driver}) exited with status {rc} without validation metrics for {split}")
+    return summarise(data.task, scored[split], data.counts[split])
+
+
+def main(argv: list[str] | None = None) -> int:
+    config = child_config(argv, "python -m llmzero.trainers.verl.evaluate <eval_config.json>")
+    if config is None:
+        return 2
+    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
+    config_path = str(Path(sys.argv[1] if argv is None else argv[0]).resolve())
+    results = []
+    for i, request in enumerate(config["requests"]):
+        try:
+            results.append({"scores": score_one(config, config_path, request, i)})
+        except Exception as exc:  # noqa: BLE001 - one failed request must not lose the others
+            log.error("evaluation %d failed:\n%s", i, traceback.format_exc())
+            results.append({"error": f"{type(exc).__name__}: {exc}"})
+    Path(config["output"]).write_text(json.dumps({"results": results}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
