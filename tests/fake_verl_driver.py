@@ -96,6 +96,7 @@ def main(argv: list[str]) -> int:
             for p in lora_b:
                 p.add_(lr * 100)
         last = step >= trainer.total_training_steps
+        time.sleep(float(os.environ.get("FAKE_VERL_STEP_S", "0")))  # rollouts and the update, before the save
         if tr.save_freq > 0 and (last or step % tr.save_freq == 0):
             save(model, Path(tr.default_local_dir), step, model_cfg)
             callback.on_save(trainer=trainer, global_step=step, checkpoint_dir=f"{tr.default_local_dir}/global_step_{step}",
@@ -105,7 +106,6 @@ def main(argv: list[str]) -> int:
                    "actor/lr": lr, "response_length/mean": 10.0, "response_length/clip_ratio": 0.0}
         if tr.test_freq > 0 and (last or step % tr.test_freq == 0):
             metrics.update(validate())
-        time.sleep(float(os.environ.get("FAKE_VERL_STEP_S", "0")))
         metrics["timing_s/step"] = time.monotonic() - t0
         logger.log(data=metrics, step=step)
         step += 1

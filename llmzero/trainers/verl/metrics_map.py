@@ -54,7 +54,10 @@ def canonical(record: Mapping[str, Any], *, start_step: int, global_offset: int,
     rec: dict[str, Any] = {names.STEP: ours, names.GLOBAL_STEP: global_offset + ours}
     for name, keys in VERL_KEYS.items():
         for key in keys:
-            value = data.get(key)
+            value = data.get(key, "absent")
+            if value is None:  # verl's file logger (orjson) writes a NaN or an infinity as null
+                rec[name] = math.nan
+                break
             if isinstance(value, (int, float)) and not isinstance(value, bool):
                 rec[name] = float(value)
                 break

@@ -1,0 +1,231 @@
+"""trainer=verl on the CPU: the overrides against the installed verl, the task's parquet, the reward module, the model
+merger and the metrics mapping. verl itself cannot train here (no GPU); its config files, config classes, reward
+loader, model merger and file logger all run."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import socket
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("verl", reason="trainer=verl needs the verl extra: pip install 'llmzero[verl]'")
+
+from hydra import compose as hydra_compose, initialize_config_dir  # noqa: E402
+from omegaconf import OmegaConf  # noqa: E402
+
+from llmzero.config.store import register_configs  # noqa: E402
+from llmzero.config.verl_trainer import VerlTrainerConfig  # noqa: E402
+from llmzero.metrics import names  # noqa: E402
+from llmzero.paths import conf_dir  # noqa: E402
+from llmzero.app import build_space, root_hparams  # noqa: E402
+from llmzero.state.phase_dir import list_checkpoints  # noqa: E402
+from llmzero.tasks.base import build_task, summarise  # noqa: E402
+from llmzero.trainers.factory import trainer_from_config  # noqa: E402
+from llmzero.trainers.verl import data  # noqa: E402
+from llmzero.trainers.verl.adapters import export_checkpoint, extract_adapter  # noqa: E402
+from llmzero.trainers.verl.compose import VerlConfigError, checked  # noqa: E402
+from llmzero.trainers.verl.metrics_map import canonical  # noqa: E402
+from llmzero.trainers.verl.overrides import RunFiles, Topology, phase_overrides, problems  # noqa: E402
+
+FIXTURES = Path(__file__).parent / "fixtures" / "tasks"
+TASKS = ("chemcot", "papersearchqa", "ssmr", "wildsci")
+PAPER_8_GPUS = Topology(n_gpus_per_node=8, nnodes=1, rollout_tp=1)
+
+
+def compose_cfg(*overrides: str):
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        return hydra_compose(config_name="config", overrides=list(overrides))
+
+
+def run_files(tmp: Path, **kw) -> RunFiles:
+    base = dict(model_path="Qwen/Qwen3-4B", train_files=str(tmp / "train.parquet"), val_files=[str(tmp / "val.parquet")],
+                reward_module=str(tmp / "reward_fn.py"), phase_config=str(tmp / "phase_config.json"),
+                checkpoint_dir=str(tmp / "ckpt"), phase_dir=str(tmp), max_prompt_length=2048)
+    return RunFiles(**{**base, **kw})
+
+
+def paper_hparams(lr, kl, t, clip, batch, rank, rollouts) -> dict:
+    return dict(learning_rate=lr, kl_coef=kl, temperature=t, clip_ratio_low=clip, clip_ratio_high=clip, grad_clip=1.0,
+                entropy_coef=0.0, batch_size=batch, rollouts=rollouts, response_length=6144, norm_adv_by_std=True,
+                lora_rank=rank)
+
+
+def test_the_paper_random_search_space_composes_and_validates_against_the_installed_verl(tmp_path):
+    """Appendix B.2's space: every batch × rollouts pair (they interact through the GPU split), every rank and both
+    epoch budgets, each continuous range at both ends."""
+    ranks, epochs = itertools.cycle((16, 32, 64, 128)), itertools.cycle((3, 5))
+    ends = itertools.cycle(((1e-5, 1e-5, 0.6, 0.15), (1e-4, 1e-3, 1.2, 0.35)))
+    for batch, rollouts in itertools.product((64, 128, 256), (6, 8, 12)):
+        lr, kl, t, clip = next(ends)
+        hp = paper_hparams(lr, kl, t, clip, batch, next(ranks), rollouts)
+        steps = next(epochs) * -(-5000 // batch)  # the paper's 5000 training prompts
+        cfg = checked(phase_overrides(hp, steps, VerlTrainerConfig(), PAPER_8_GPUS, run_files(tmp_path),
+                                      eval_every=5, save_every=5))
+        actor, rollout = cfg.actor_rollout_ref.actor, cfg.actor_rollout_ref.rollout
+        assert (cfg.algorithm.adv_estimator, cfg.data.train_batch_size, rollout.n) == ("grpo", batch, rollouts)
+        assert (actor.optim.lr, actor.kl_loss_coef, actor.use_kl_loss, rollout.temperature) == (lr, kl, True, t)
+        assert (actor.clip_ratio_low, actor.clip_ratio_high, actor.optim.clip_grad) == (clip, clip, 1.0)
+        assert (cfg.actor_rollout_ref.model.lora_rank, cfg.actor_rollout_ref.model.lora_alpha) == (hp["lora_rank"],
+                                                                                                 2 * hp["lora_rank"])
+        assert (cfg.trainer.total_training_steps, cfg.trainer.n_gpus_per_node, cfg.trainer.nnodes) == (steps, 8, 1)
+        assert cfg.reward.custom_reward_function.path == str(tmp_path / "reward_fn.py")
+        assert cfg.trainer.resume_mode == "disable" and actor.checkpoint.save_lora_only is True
+
+
+@pytest.mark.parametrize("model", ["qwen3_0_6b", "qwen3_1_7b", "qwen3_4b", "qwen3_8b"])
+def test_each_qwen3_root_configuration_passes_verl_on_the_paper_cluster(model):
+    cfg = compose_cfg(f"model={model}", "trainer=verl", "cluster=ray_8gpu")
+    trainer = trainer_from_config(cfg)
+    assert (trainer.topology.gpus, trainer.topology.nnodes) == (8, 1)
+    theta0 = root_hparams(cfg, build_space(cfg, trainer))
+    assert trainer.check(theta0) == []
+
+
+def test_verl_refusals_reach_the_search_as_one_message_naming_the_setting(tmp_path):
+    cfg = compose_cfg("trainer=verl", "cluster.gpus_per_phase=2", "trainer.overrides=['actor_rollout_ref.rollout.n=7']")
+    trainer = trainer_from_config(cfg)
+    hp = paper_hparams(1e-5, 1e-3, 1.0, 0.2, 3, 16, 2)  # our rules pass (3 × 2 splits over 2 GPUs) ...
+    assert trainer.check(hp)[0].startswith("verl refuses this configuration: real_train_batch_size (21)")  # ... verl's not
+    with pytest.raises(VerlConfigError, match="Could not override 'trainer.no_such_key'"):
+        checked(phase_overrides(hp, 1, VerlTrainerConfig(), Topology(2, 1, 1), run_files(tmp_path)) +
+                ["trainer.no_such_key=1"])
+    found = problems(paper_hparams(1e-5, 1e-3, 1.0, 0.2, 6, 16, 3), Topology(4, 1, 1), VerlTrainerConfig())
+    assert found == ["batch_size=6 / trainer.mini_batches=1 × rollouts=3 = 18 sequences per update do not split evenly "
+                     "over the phase's 4 GPUs; choose a batch_size making that a multiple of 4"]
+
+
+def test_topology_comes_from_the_cluster_only():
+    assert Topology.from_cluster({"gpus_per_phase": 16, "gpus_per_node": 8, "rollout_tensor_parallel": 2}) == \
+        Topology(n_gpus_per_node=8, nnodes=2, rollout_tp=2)
+    assert Topology.from_cluster({"gpus_per_phase": 4}) == Topology(4, 1, 1)
+    with pytest.raises(ValueError, match="cluster.gpus_per_phase=0 is not valid for trainer=verl"):
+        Topology.from_cluster({"gpus_per_phase": 0})
+    with pytest.raises(ValueError, match="cluster.rollout_tensor_parallel=3 does not divide the 4 GPUs of a node"):
+        Topology.from_cluster({"gpus_per_phase": 8, "gpus_per_node": 4, "rollout_tensor_parallel": 3})
+
+
+@pytest.mark.parametrize("task_name", TASKS + ("arithmetic",))
+def test_each_task_round_trips_through_verl_parquet(task_name, tmp_path):
+    extra = [] if task_name == "arithmetic" else [f"task.data_files={FIXTURES / (task_name + '.jsonl')}"]
+    task = build_task(OmegaConf.to_container(compose_cfg(f"task={task_name}", *extra).task, resolve=True))
+    for split, examples in task.splits().items():
+        if not examples:
+            continue
+        path = data.write_split(tmp_path / f"{split}.parquet", examples, split, task.name)
+        assert data.examples_from(path) == examples
+        from datasets import Dataset
+
+        first = Dataset.from_parquet(str(path))[0]
+        assert first["data_source"] == f"{split}/{examples[0].subtask}"
+        assert first["prompt"] == [{"role": "user", "content": examples[0].prompt}]
+        assert first["reward_model"] == {"style": "rule", "ground_truth": examples[0].answer}
+
+
+@pytest.mark.parametrize("task_name", ["chemcot", "arithmetic"])
+def test_the_reward_module_scores_with_the_task_through_verls_own_loader(task_name, tmp_path):
+    from verl.trainer.ppo.reward import get_custom_reward_fn
+
+    extra = [] if task_name == "arithmetic" else [f"task.data_files={FIXTURES / (task_name + '.jsonl')}"]
+    task_cfg = OmegaConf.to_container(compose_cfg(f"task={task_name}", *extra).task, resolve=True)
+    (tmp_path / "phase_config.json").write_text(json.dumps({"task": task_cfg}))
+    module = data.write_reward_module(tmp_path)
+    cfg = checked(phase_overrides(paper_hparams(1e-5, 1e-3, 1.0, 0.2, 8, 16, 2), 1, VerlTrainerConfig(),
+                                  Topology(1, 1, 1), run_files(tmp_path, reward_module=str(module))))
+    score = get_custom_reward_fn(cfg)  # verl's loader: the file, the name, reward_kwargs bound
+    task = build_task(task_cfg)
+    reference = getattr(task, "reference", lambda ex: ex.answer)  # the optional Task method (tasks/base.py)
+    for ex in task.splits()["val"][:4]:
+        row = data.rows([ex], "val", task.name)[0]
+        right = score(data_source=row["data_source"], solution_str=reference(ex),
+                      ground_truth=row["reward_model"]["ground_truth"], extra_info=row["extra_info"])
+        wrong = score(data_source=row["data_source"], solution_str="I do not know.",
+                      ground_truth=row["reward_model"]["ground_truth"], extra_info=row["extra_info"])
+        assert right == {"score": 1.0, "acc": 1.0} and wrong == {"score": 0.0, "acc": 0.0}
+
+
+VERL_LAYOUT = textwrap.dedent("""
+    # A checkpoint in verl's FSDP layout, as its checkpoint manager writes it for one rank: DTensor shards of the LoRA
+    # tensors (save_lora_only), fsdp_config.json, huggingface/ and lora_train_meta.json.
+    import json, os, sys, torch, torch.distributed as dist
+    from torch.distributed.device_mesh import init_device_mesh
+    from torch.distributed.tensor import distribute_tensor, Shard
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from peft import LoraConfig, get_peft_model
+    out, base, port = sys.argv[1], sys.argv[2], sys.argv[3]
+    dist.init_process_group("gloo", rank=0, world_size=1, init_method="tcp://127.0.0.1:" + port)
+    mesh = init_device_mesh("cpu", (1,), mesh_dim_names=("fsdp",))
+    torch.manual_seed(0)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                      num_key_value_heads=2, architectures=["LlamaForCausalLM"])
+    LlamaForCausalLM(cfg).save_pretrained(base)
+    model = get_peft_model(LlamaForCausalLM.from_pretrained(base), LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p)
+    lora = {k: v.detach() for k, v in model.state_dict().items() if "lora_" in k}
+    os.makedirs(out + "/huggingface")
+    torch.save({k: distribute_tensor(v, mesh, [Shard(0)]) for k, v in lora.items()}, out + "/model_world_size_1_rank_0.pt")
+    torch.save(lora, out + "/expected.pt")
+    json.dump({"FSDP_version": 2, "world_size": 1}, open(out + "/fsdp_config.json", "w"))
+    json.dump({"r": 4, "lora_alpha": 8, "task_type": "CAUSAL_LM"}, open(out + "/lora_train_meta.json", "w"))
+    cfg.save_pretrained(out + "/huggingface")
+    dist.destroy_process_group()
+""")
+
+
+def test_verls_model_merger_extracts_the_adapter_of_a_checkpoint_in_verls_layout(tmp_path):
+    import torch
+    from peft import PeftModel
+    from safetensors.torch import load_file
+    from transformers import AutoModelForCausalLM
+
+    actor, base = tmp_path / "global_step_4" / "actor", tmp_path / "base"
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = str(free.getsockname()[1])
+    subprocess.run([sys.executable, "-c", VERL_LAYOUT, str(actor), str(base), port], check=True, timeout=120)
+    out = extract_adapter(actor, tmp_path / "adapter")
+    assert sorted(p.name for p in out.iterdir()) == ["adapter_config.json", "adapter_model.safetensors"]
+    config = json.loads((out / "adapter_config.json").read_text())
+    assert (config["r"], config["lora_alpha"], config["peft_type"]) == (4, 8, "LORA")
+    expected = {k.replace(".default.weight", ".weight"): v for k, v in torch.load(actor / "expected.pt").items()}
+    got = load_file(out / "adapter_model.safetensors")
+    assert set(got) == set(expected)
+    for key, value in expected.items():  # the merger keeps bf16
+        assert torch.equal(got[key], value.to(torch.bfloat16))
+    model = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(base), str(out))  # what verl does with it
+    loaded = {k: v for k, v in model.state_dict().items() if "lora_B" in k}
+    assert loaded and all(v.abs().sum() > 0 for v in loaded.values())
+    mine = export_checkpoint(actor, tmp_path / "phase" / "checkpoints" / "step_4", {"step": 4})
+    assert list_checkpoints(tmp_path / "phase") == [4] and (mine / "COMPLETE").exists()
+
+
+def test_verl_metrics_map_to_canonical_names_and_the_tasks_own_aggregate():
+    chemcot = build_task(OmegaConf.to_container(
+        compose_cfg("task=chemcot", f"task.data_files={FIXTURES / 'chemcot.jsonl'}").task, resolve=True))
+    line = {"step": 3, "data": {"critic/score/mean": 0.4, "actor/kl_loss": 0.01, "actor/entropy": 0.9,
+                                "actor/pg_clipfrac": 0.02, "actor/grad_norm": 1.5, "actor/lr": 1e-5,
+                                "response_length/mean": 300.0, "response_length/clip_ratio": 0.1, "timing_s/step": 40.0,
+                                "val-core/val/mol_und_fg_count/acc/mean@1": 0.5,
+                                "val-core/val/mol_und_ring_count/acc/mean@1": 1.0,
+                                "val-core/val/mol_edit_add/acc/mean@1": 0.25,
+                                "val-core/val/reaction_fs/acc/mean@1": 0.0,
+                                "val-core/test/mol_edit_add/acc/mean@1": 1.0,
+                                "val-aux/val/mol_edit_add/score/mean@1": 0.25}}
+    counts = {"val": {"mol_und_fg_count": 2, "mol_und_ring_count": 6, "mol_edit_add": 4, "reaction_fs": 4},
+              "test": {"mol_edit_add": 3}}
+    rec = canonical(line, start_step=10, global_offset=100, counts=counts,
+                    summarise=lambda s, c: summarise(chemcot, s, c))
+    assert (rec[names.STEP], rec[names.GLOBAL_STEP]) == (13, 113)
+    assert (rec[names.REWARD_MEAN], rec[names.KL], rec[names.CLIP_RATIO], rec[names.STEP_TIME]) == (0.4, 0.01, 0.02, 40.0)
+    # ChemCoTBench's score: the mean over the und, edit and rxn families of their subtask means, by hand
+    assert rec[names.VAL_SCORE] == pytest.approx(((0.5 + 1.0) / 2 + 0.25 + 0.0) / 3)
+    assert rec["val/mol_und"] == 0.75 and rec["val/mol_edit_add"] == 0.25 and rec[names.TEST_SCORE] == 1.0
+    assert canonical({"step": 0, "data": {}}, start_step=0, global_offset=0, summarise=dict, counts={}) is None
