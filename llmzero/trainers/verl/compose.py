@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import io
+import warnings
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -77,7 +78,8 @@ def validate(cfg: Any) -> None:
 
     out = io.StringIO()
     try:
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "Disabled critic as adv_estimator != gae": GRPO has none, as intended
             resolved = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
             engine = str(resolved.actor_rollout_ref.rollout.name)
             if importlib.util.find_spec(engine) is None:
