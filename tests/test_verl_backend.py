@@ -101,6 +101,14 @@ def test_verl_refusals_reach_the_search_as_one_message_naming_the_setting(tmp_pa
                      "over the phase's 4 GPUs; choose a batch_size making that a multiple of 4"]
 
 
+def test_a_task_with_a_search_tool_is_refused_until_verl_rollouts_can_call_it():
+    cfg = compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", "task=papersearchqa")
+    with pytest.raises(Exception, match="task.search_tool=true .* is not supported by trainer=verl"):
+        trainer_from_config(cfg)
+    closed = compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", "task=papersearchqa", "task.search_tool=false")
+    assert trainer_from_config(closed).name == "verl"
+
+
 def test_topology_comes_from_the_cluster_only():
     assert Topology.from_cluster({"gpus_per_phase": 16, "gpus_per_node": 8, "rollout_tensor_parallel": 2}) == \
         Topology(n_gpus_per_node=8, nnodes=2, rollout_tp=2)

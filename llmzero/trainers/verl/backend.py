@@ -63,6 +63,11 @@ class VerlTrainer(TrainerBase):
         if self.opts.extra_hparams:
             raise ValueError("trainer.extra_hparams is not supported by trainer=verl; pass verl settings as "
                              "trainer.overrides=[key=value,...] instead")
+        if self.task.get("search_tool"):
+            raise ValueError(f"task.search_tool=true (task={self.task.get('name')}) is not supported by trainer=verl "
+                             "yet: the task's search tool is not wired into verl's multi-turn rollouts, so its prompts "
+                             "would ask for searches no rollout answers; use trainer=trl for the task with its tool, "
+                             "or task.search_tool=false for closed-book QA")
         self.topology = Topology.from_cluster(self.cluster)
         verl_config_dir()  # verl installed, or the message naming the extra to install
         self._checked: dict[tuple[str, ...], str | None] = {}
