@@ -290,7 +290,7 @@ def test_final_evaluations_run_in_one_process(parent_phase, monkeypatch):
         started.append(argv)
         return real_run(argv, *args, **kwargs)
 
-    monkeypatch.setattr("llmzero.trainers.trl.backend.subprocess.run", counting_run)
+    monkeypatch.setattr("llmzero.trainers.eval_process.subprocess.run", counting_run)
     val = {r[N.STEP]: r[N.VAL_SCORE] for r in parent_phase["records"] if N.VAL_SCORE in r}
     out = _trainer().evaluate_batch([EvalRequest(str(checkpoint_dir(parent_phase["dir"], 4)), "val", HP),
                                      EvalRequest(None, "val", HP),

@@ -95,6 +95,12 @@ class PhaseSpec:
     def dir(self) -> Path:
         return Path(self.output_dir)
 
+    def start_point(self) -> tuple[int, str | None]:
+        """Where this attempt starts: a relaunch (resume_own) after its own last complete checkpoint within max_steps,
+        else at step 0; and the adapter it starts from (that checkpoint, else the parent's, else None)."""
+        own = [s for s in (list_checkpoints(self.dir) if self.resume_own else []) if s <= int(self.max_steps)]
+        return (own[-1], str(checkpoint_dir(self.dir, own[-1]))) if own else (0, self.init_checkpoint)
+
 
 __all__ = ["EvalRequest", "PhaseCommand", "PhaseHandle", "Resources", "PhaseResult", "PhaseSpec", "PhaseStatus", "TrainerBackend", "TrainerBase", "checkpoint_dir",
            "list_checkpoints", "mark_checkpoint_complete", "require_hparams"]
@@ -201,6 +207,19 @@ class TrainerBase:
 def missing_hparams(hparams: Mapping[str, Any], keys: Sequence[str]) -> list[str]:
     """The keys a backend reads that are not set."""
     return [k for k in keys if hparams.get(k) is None]
+
+
+def sampling_problems(hp: Mapping[str, Any]) -> list[str]:
+    """The signs every GRPO backend needs of the canonical values: a KL penalty and an entropy bonus of at least 0,
+    a sampling temperature above 0; each message names the key, the value and what is allowed."""
+    out = []
+    if float(hp["kl_coef"]) < 0:
+        out.append(f"kl_coef={hp['kl_coef']!r} is not allowed: expected >= 0")
+    if float(hp["entropy_coef"]) < 0:
+        out.append(f"entropy_coef={hp['entropy_coef']!r} is not allowed: expected >= 0 (a bonus, not a penalty)")
+    if float(hp["temperature"]) <= 0:
+        out.append(f"temperature={hp['temperature']!r} is not allowed: sampling needs a temperature > 0")
+    return out
 
 
 def require_hparams(hparams: dict[str, Any], keys: tuple[str, ...] | list[str], backend: str) -> dict[str, Any]:

@@ -11,23 +11,19 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import subprocess
 import sys
-import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from omegaconf import OmegaConf
 
-from ...atomic import write_json_atomic
 from ...config.schema import TRLTrainerConfig
 from ...hparams.space import HParamSpace, HParamSpec
 from ...hparams.steps import steps_per_epoch
 from ...models.resolve import model_path_problem
 from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
+from ..eval_process import request_fields, run_evaluations
 from ..subprocess_phase import write_phase_config
 from .config_map import MANAGED_FIELDS, problems
 
@@ -161,35 +157,8 @@ class TRLTrainer(TrainerBase):
         """
         wanted = []
         for req in requests:
-            if req.split not in ("val", "test"):
-                raise ValueError(f"split={req.split!r} is not allowed: expected 'val' or 'test'")
-            ckpt = str(Path(req.checkpoint).resolve()) if req.checkpoint is not None else None
-            wanted.append({"checkpoint": ckpt, "split": req.split, "max_new_tokens": self.max_new_tokens(ckpt, req.hparams)})
-        if not wanted:
-            return []
-        with tempfile.TemporaryDirectory(prefix="llmzero-trl-eval-") as tmp:
-            cfg_path, out_path = Path(tmp) / "eval_config.json", Path(tmp) / "result.json"
-            write_json_atomic(cfg_path, {"task": self.task, "model": self.model, "trainer": self.options(),
-                                         "requests": wanted, "output": str(out_path)})
-            argv = [sys.executable, "-m", "llmzero.trainers.trl.evaluate", str(cfg_path)]
-            try:
-                proc = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, env={**os.environ, **self._env()},
-                                      timeout=self.opts.eval_timeout_s)
-                output = proc.stdout
-            except subprocess.TimeoutExpired as exc:
-                output = f"evaluation timed out after {exc.timeout}s"
-            try:
-                results = json.loads(out_path.read_text())["results"]
-            except (OSError, json.JSONDecodeError, KeyError, TypeError):
-                results = [{}] * len(wanted)
-        out: list[dict[str, float] | None] = []
-        for req, res in zip(wanted, results):
-            if "scores" in res:
-                out.append({k: float(v) for k, v in res["scores"].items()})
-                continue
-            tail = "\n".join(output.splitlines()[-30:])
-            warnings.warn(f"TRL evaluation of {req['checkpoint'] or 'the base model'} on {req['split']} failed: "
-                          f"{res.get('error', 'no result written')}\n{tail}", RuntimeWarning, stacklevel=2)
-            out.append(None)
-        return out
+            fields = request_fields(req)
+            wanted.append({**fields, "max_new_tokens": self.max_new_tokens(fields["checkpoint"], req.hparams)})
+        return run_evaluations("llmzero.trainers.trl.evaluate",
+                               {"task": self.task, "model": self.model, "trainer": self.options()}, wanted,
+                               backend="TRL", env=self._env(), timeout=self.opts.eval_timeout_s)

@@ -48,7 +48,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from ...config.schema import TRLTrainerConfig
-from ..base import missing_hparams
+from ..base import missing_hparams, sampling_problems
 
 # Option defaults are the schema's (conf/trainer/trl.yaml), referenced rather than repeated.
 _LOSS_TYPE, _MICRO = TRLTrainerConfig.loss_type, TRLTrainerConfig.micro_batch_size
@@ -110,12 +110,7 @@ def problems(hparams: Mapping[str, Any], *, micro_batch_size: int = _MICRO,
     rank = hp["lora_rank"]
     if not isinstance(rank, int) or isinstance(rank, bool) or rank < 1:
         out.append(f"lora_rank={rank!r} is not allowed: expected an integer >= 1")
-    if float(hp["kl_coef"]) < 0:
-        out.append(f"kl_coef={hp['kl_coef']!r} is not allowed: expected >= 0")
-    if float(hp["entropy_coef"]) < 0:
-        out.append(f"entropy_coef={hp['entropy_coef']!r} is not allowed: expected >= 0 (a bonus, not a penalty)")
-    if float(hp["temperature"]) <= 0:
-        out.append(f"temperature={hp['temperature']!r} is not allowed: sampling needs a temperature > 0")
+    out += sampling_problems(hp)
     return out
 
 

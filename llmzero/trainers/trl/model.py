@@ -19,7 +19,6 @@ from ...state.phase_dir import adapter_rank
 from .config_map import lora_kwargs
 
 
-
 def select_device(device: str = "auto") -> str:
     import torch
 

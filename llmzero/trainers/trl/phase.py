@@ -46,7 +46,7 @@ from typing import Any, Callable
 
 from ...metrics import names
 from ...metrics.store import append_record
-from ...state.phase_dir import METRICS_FILE, checkpoint_dir, list_checkpoints, stop_request
+from ...state.phase_dir import METRICS_FILE, checkpoint_dir, stop_request
 from ...tree import PhaseStatus
 from ..base import PhaseSpec
 from ..subprocess_phase import child_config, write_result
@@ -212,9 +212,7 @@ class PhaseRunner:
         if int(self.spec.max_steps) < 1:
             raise ValueError(f"max_steps={self.spec.max_steps} is not allowed: a phase needs at least 1 optimizer step")
         self.total = int(self.spec.max_steps)
-        own = [s for s in (list_checkpoints(self.dir) if self.spec.resume_own else []) if s <= self.total]
-        self.start_step = own[-1] if own else 0
-        self.init_from = str(checkpoint_dir(self.dir, self.start_step)) if own else self.spec.init_checkpoint
+        self.start_step, self.init_from = self.spec.start_point()
         self.steps = PhaseSteps(spec=self.spec, hp=self.hp, start_step=self.start_step, total=self.total,
                                 stop=self.stop, log_every=self.opts.log_every, evaluate=self.evaluate, save=self.save,
                                 eval_test=bool(self.opts.eval_test) and bool(self.examples["test"]))

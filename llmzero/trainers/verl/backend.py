@@ -15,22 +15,17 @@ Mapping: overrides.py. Metrics: metrics_map.py. Checkpoints: adapters.py and cal
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
-import subprocess
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from omegaconf import OmegaConf
 
-from ...atomic import write_json_atomic
 from ...config.verl_trainer import VerlTrainerConfig
 from ...hparams.steps import steps_per_epoch
 from ...models.resolve import model_path_problem
 from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
+from ..eval_process import request_fields, run_evaluations
 from ..subprocess_phase import write_phase_config
 from .compose import VerlConfigError, checked, verl_config_dir
 from .overrides import RunFiles, Topology, phase_overrides, problems
@@ -128,37 +123,7 @@ class VerlTrainer(TrainerBase):
 
     def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]:
         """Greedy scores from verl's validation-only runs (evaluate.py), one per request, in one process."""
-        wanted = []
-        for req in requests:
-            if req.split not in ("val", "test"):
-                raise ValueError(f"split={req.split!r} is not allowed: expected 'val' or 'test'")
-            wanted.append({"checkpoint": str(Path(req.checkpoint).resolve()) if req.checkpoint else None,
-                           "split": req.split, "hparams": dict(req.hparams)})
-        if not wanted:
-            return []
-        with tempfile.TemporaryDirectory(prefix="llmzero-verl-eval-") as tmp:
-            cfg_path, out_path = Path(tmp) / "eval_config.json", Path(tmp) / "result.json"
-            write_json_atomic(cfg_path, {"task": self.task, "model": self.model, "trainer": self.options(),
-                                         "requests": wanted, "output": str(out_path), "workdir": tmp})
-            argv = [sys.executable, "-m", "llmzero.trainers.verl.evaluate", str(cfg_path)]
-            try:
-                proc = subprocess.run(argv, check=False, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"},
-                                      timeout=self.opts.eval_timeout_s)
-                output = proc.stdout
-            except subprocess.TimeoutExpired as exc:
-                output = f"evaluation timed out after {exc.timeout}s"
-            try:
-                results = json.loads(out_path.read_text())["results"]
-            except (OSError, json.JSONDecodeError, KeyError, TypeError):
-                results = [{}] * len(wanted)
-        out: list[dict[str, float] | None] = []
-        for req, res in zip(wanted, results):
-            if "scores" in res:
-                out.append({k: float(v) for k, v in res["scores"].items()})
-                continue
-            tail = "\n".join(output.splitlines()[-30:])
-            warnings.warn(f"verl evaluation of {req['checkpoint'] or 'the base model'} on {req['split']} failed: "
-                          f"{res.get('error', 'no result written')}\n{tail}", RuntimeWarning, stacklevel=2)
-            out.append(None)
-        return out
+        wanted = [{**request_fields(req), "hparams": dict(req.hparams)} for req in requests]
+        return run_evaluations("llmzero.trainers.verl.evaluate",
+                               {"task": self.task, "model": self.model, "trainer": self.options()}, wanted,
+                               backend="verl", env={"PYTHONUNBUFFERED": "1"}, timeout=self.opts.eval_timeout_s)

@@ -30,21 +30,20 @@ def score_one(config: dict[str, Any], config_path: str, request: dict[str, Any],
     opts, topology = options_from(dict(config.get("trainer") or {}))
     split = request["split"]
     folder = Path(config["workdir"]) / f"request{index}"
-    data = task_files(config["task"], folder, (split,))
+    data = task_files(config["task"], folder, ("train", split))  # verl builds its train loader even when not training
     if split not in data.files:
         raise ValueError(f"task {config['task'].get('name')!r} has no {split} split to score")
     path, templated, prompt_len = model_inputs(config["model"], data.task, data.splits[split], opts.max_prompt_length)
     hp = dict(request["hparams"])
     if request["checkpoint"]:
         hp["lora_rank"] = adapter_rank(request["checkpoint"])
-    run = RunFiles(model_path=path, train_files=data.files[split], val_files=[data.files[split]],
+    run = RunFiles(model_path=path, train_files=data.files["train"], val_files=[data.files[split]],
                    reward_module=data.reward_module, phase_config=config_path, checkpoint_dir=str(folder / "checkpoints"),
                    phase_dir=str(folder), max_prompt_length=prompt_len, adapter=request["checkpoint"],
                    chat_template=templated,
                    enable_thinking=config["model"].get("enable_thinking") if templated else None,
                    experiment=f"eval{index}-{split}",
                    extra={"trainer.val_only": True, "trainer.val_before_train": True})
-    hp["batch_size"] = min(int(hp["batch_size"]), len(data.splits[split]))  # no training: any size verl accepts
     scored: dict[str, dict[str, float]] = {}
     rc = run_driver(opts.driver, phase_overrides(hp, 1, opts, topology, run), run,
                     lambda line: scored.update(validation(line.get("data") or {})))

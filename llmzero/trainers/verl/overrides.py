@@ -33,7 +33,7 @@ from typing import Any
 
 from ...config.store import quoted_value
 from ...config.verl_trainer import VerlTrainerConfig
-from ..base import missing_hparams
+from ..base import missing_hparams, sampling_problems
 
 USED = ("learning_rate", "kl_coef", "temperature", "clip_ratio_low", "clip_ratio_high", "grad_clip", "entropy_coef",
         "batch_size", "rollouts", "response_length", "norm_adv_by_std", "lora_rank")
@@ -133,12 +133,7 @@ def problems(hparams: Mapping[str, Any], topology: Topology, opts: VerlTrainerCo
             out.append(f"batch_size={bs} / trainer.mini_batches={opts.mini_batches} × rollouts={n} = {mini * n} "
                        f"sequences per update do not split evenly over the phase's {topology.gpus} GPUs; choose a "
                        f"batch_size making that a multiple of {topology.gpus}")
-    if float(hp["kl_coef"]) < 0:
-        out.append(f"kl_coef={hp['kl_coef']!r} is not allowed: expected ≥ 0")
-    if float(hp["entropy_coef"]) < 0:
-        out.append(f"entropy_coef={hp['entropy_coef']!r} is not allowed: expected ≥ 0 (a bonus, not a penalty)")
-    if float(hp["temperature"]) <= 0:
-        out.append(f"temperature={hp['temperature']!r} is not allowed: sampling needs a temperature > 0")
+    out += sampling_problems(hp)
     return out
 
 

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ...metrics.store import append_record
-from ...state.phase_dir import METRICS_FILE, adapter_rank, checkpoint_dir, list_checkpoints, stop_request
+from ...state.phase_dir import METRICS_FILE, adapter_rank, list_checkpoints, stop_request
 from ...tasks.base import summarise
 from ...tree import PhaseStatus
 from ..base import PhaseSpec
@@ -55,9 +55,7 @@ class VerlPhase:
         if int(self.spec.max_steps) < 1:
             raise ValueError(f"max_steps={self.spec.max_steps} is not allowed: a phase needs at least 1 optimizer step")
         self.total = int(self.spec.max_steps)
-        own = [s for s in (list_checkpoints(self.dir) if self.spec.resume_own else []) if s <= self.total]
-        self.start_step = own[-1] if own else 0
-        self.adapter = str(checkpoint_dir(self.dir, self.start_step)) if own else self.spec.init_checkpoint
+        self.start_step, self.adapter = self.spec.start_point()
         self.steps_done = self.start_step
         self.failure: str | None = None
 
