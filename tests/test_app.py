@@ -177,8 +177,8 @@ def test_default_trl_search_end_to_end(tmp_path, default_tiny_cache):
     (The model build itself is tested in test_models.py; this search finds it in the session's cache.)"""
     out = tmp_path / "run"
     env = {**os.environ, "LLMZERO_CACHE": str(default_tiny_cache["cache"])}
-    r = llmzero("search.budget=2", "hparams.max_steps=6", "search.display=false", f"search.dir={out}",
-                cwd=tmp_path, timeout=600, env=env)
+    r = llmzero("search.budget=2", "hparams.max_steps=6", "search.max_steps_per_phase=6", "hparams.batch_size=8",
+                "search.display=false", f"search.dir={out}", cwd=tmp_path, timeout=600, env=env)
     assert r.returncode == 0, r.stderr[-3000:]
     tree = _read_tree(out)
     assert [n["kind"] for n in tree["nodes"]] == ["root", "evolve"]

@@ -31,7 +31,7 @@ from llmzero.trainers.verl import data  # noqa: E402
 from llmzero.trainers.verl.adapters import export_checkpoint, extract_adapter  # noqa: E402
 from llmzero.trainers.verl.compose import VerlConfigError, checked  # noqa: E402
 from llmzero.trainers.verl.metrics_map import canonical  # noqa: E402
-from llmzero.trainers.verl.overrides import RunFiles, Topology, phase_overrides, problems  # noqa: E402
+from llmzero.trainers.verl.overrides import RunFiles, SearchRun, Topology, phase_overrides, problems  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures" / "tasks"
 TASKS = ("chemcot", "papersearchqa", "ssmr", "wildsci")
@@ -101,12 +101,21 @@ def test_verl_refusals_reach_the_search_as_one_message_naming_the_setting(tmp_pa
                      "over the phase's 4 GPUs; choose a batch_size making that a multiple of 4"]
 
 
-def test_a_task_with_a_search_tool_is_refused_until_verl_rollouts_can_call_it():
-    cfg = compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", "task=papersearchqa")
-    with pytest.raises(Exception, match="task.search_tool=true .* is not supported by trainer=verl"):
-        trainer_from_config(cfg)
-    closed = compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", "task=papersearchqa", "task.search_tool=false")
-    assert trainer_from_config(closed).name == "verl"
+def test_papersearchqa_runs_with_its_tool_or_closed_book_and_only_the_tool_turns_on_multi_turn(tmp_path):
+    theta0 = {**paper_hparams(1e-5, 1e-3, 1.0, 0.2, 4, 16, 2), "response_length": 512}  # a batch the fixture holds
+    for tool in ("true", "false"):  # with the tool, check() composes and validates the multi-turn keys too
+        cfg = compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", "task=papersearchqa", f"task.search_tool={tool}",
+                          f"task.data_files={FIXTURES / 'papersearchqa.jsonl'}")
+        assert trainer_from_config(cfg).check(theta0) == []
+    search = SearchRun(tool_config=str(tmp_path / "tools.yaml"), agent_loops=str(tmp_path / "loops.yaml"), max_turns=3)
+    with_tool = phase_overrides(theta0, 2, VerlTrainerConfig(), Topology(1, 1, 1), run_files(tmp_path, search=search))
+    cfg = checked(with_tool)
+    turns, agent = cfg.actor_rollout_ref.rollout.multi_turn, cfg.actor_rollout_ref.rollout.agent
+    assert (turns.enable, turns.max_user_turns, turns.tool_config_path) == (True, 3, search.tool_config)
+    assert (agent.default_agent_loop, agent.agent_loop_config_path) == ("llmzero_search", search.agent_loops)
+    closed = checked(phase_overrides(theta0, 2, VerlTrainerConfig(), Topology(1, 1, 1), run_files(tmp_path)))
+    assert not closed.actor_rollout_ref.rollout.multi_turn.enable
+    assert closed.actor_rollout_ref.rollout.agent.default_agent_loop == "single_turn_agent"
 
 
 def test_topology_comes_from_the_cluster_only():

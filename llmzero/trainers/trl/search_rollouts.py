@@ -16,6 +16,8 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
+from ..search_turns import SEARCH, turn_end
+
 log = logging.getLogger("llmzero.phase")
 
 
@@ -26,22 +28,6 @@ class Rollout:
     env_mask: list[int] = field(default_factory=list)  # 1: the model wrote the token, 0: the tool did
     queries: list[str] = field(default_factory=list)
     done: bool = False
-
-
-def _turn_end(tokenizer: Any, ids: list[int], eos: set[int], stop: str | None) -> tuple[list[int], str]:
-    """The tokens of this turn up to its end, and why it ended: "eos" (kept), "search" (the stop string completed)
-    or "length". Decoded token by token, so a row that stopped on the stop string is told from its padding."""
-    if stop is None:  # only an eos ends the turn early: no decoding needed
-        k = next((k for k, token in enumerate(ids) if token in eos), None)
-        return (ids, "length") if k is None else (ids[:k + 1], "eos")
-    text = ""
-    for k, token in enumerate(ids):
-        if token in eos:
-            return ids[:k + 1], "eos"
-        text += tokenizer.decode([token], skip_special_tokens=False)
-        if text.rstrip().endswith(stop):
-            return ids[:k + 1], "search"
-    return ids, "length"
 
 
 def run_with_tool(model: Any, tokenizer: Any, prompt_ids: Sequence[list[int]], tool: Any, max_new_tokens: int,
@@ -79,10 +65,10 @@ def run_with_tool(model: Any, tokenizer: Any, prompt_ids: Sequence[list[int]], t
         asked: list[tuple[Rollout, str]] = []
         for r, row in zip(active, new):
             room = max_new_tokens - len(r.completion_ids)
-            turn, why = _turn_end(tokenizer, row[:room], eos, tool.stop if searching else None)
+            turn, why = turn_end(tokenizer, row[:room], eos, tool.stop if searching else None)
             r.completion_ids += turn
             r.env_mask += [1] * len(turn)
-            query = tool.query(tokenizer.decode(r.completion_ids, skip_special_tokens=True)) if why == "search" else None
+            query = tool.query(tokenizer.decode(r.completion_ids, skip_special_tokens=True)) if why == SEARCH else None
             if query is not None and len(r.queries) < tool.max_turns:
                 asked.append((r, query))
             else:  # ended, out of room, or a search past the allowed turns (the response ends there)

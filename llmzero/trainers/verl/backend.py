@@ -10,6 +10,7 @@ verl's validation (compose.py), so a refused combination is reported in the sear
 agent's proposal is rejected like any other invalid one.
 
 Mapping: overrides.py. Metrics: metrics_map.py. Checkpoints: adapters.py and callback.py. Evaluation: evaluate.py.
+A task's search tool (PaperSearchQA): search_tool.py (a verl tool) and search_loop.py (the Search-R1 agent loop).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Callable, Sequence
 
 from omegaconf import OmegaConf
 
+from ...config.schema import RetrieverConfig
 from ...config.verl_trainer import VerlTrainerConfig
 from ...hparams.steps import steps_per_epoch
 from ...models.resolve import model_path_problem
@@ -28,7 +30,7 @@ from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase,
 from ..eval_process import request_fields, run_evaluations
 from ..subprocess_phase import write_phase_config
 from .compose import VerlConfigError, checked, verl_config_dir
-from .overrides import RunFiles, Topology, phase_overrides, problems
+from .overrides import RunFiles, SearchRun, Topology, phase_overrides, problems
 
 # Placeholders for check(): the real paths exist only once a phase writes them, and verl checks no path here.
 _CHECK_RUN = RunFiles(model_path="model", train_files="train.parquet", val_files=["val.parquet"],
@@ -58,13 +60,13 @@ class VerlTrainer(TrainerBase):
         if self.opts.extra_hparams:
             raise ValueError("trainer.extra_hparams is not supported by trainer=verl; pass verl settings as "
                              "trainer.overrides=[key=value,...] instead")
-        if self.task.get("search_tool"):
-            raise ValueError(f"task.search_tool=true (task={self.task.get('name')}) is not supported by trainer=verl "
-                             "yet: the task's search tool is not wired into verl's multi-turn rollouts, so its prompts "
-                             "would ask for searches no rollout answers; use trainer=trl for the task with its tool, "
-                             "or task.search_tool=false for closed-book QA")
         self.topology = Topology.from_cluster(self.cluster)
         verl_config_dir()  # verl installed, or the message naming the extra to install
+        self._check_run = _CHECK_RUN
+        if self.task.get("search_tool"):  # the multi-turn keys a phase with the task's tool adds are checked too
+            turns = (self.task.get("retriever") or {}).get("max_turns")
+            self._check_run = dataclasses.replace(_CHECK_RUN, search=SearchRun(
+                "search_tool.yaml", "agent_loops.yaml", int(RetrieverConfig.max_turns if turns is None else turns)))
         self._checked: dict[tuple[str, ...], str | None] = {}
         self._task: Any = None
 
@@ -93,7 +95,7 @@ class VerlTrainer(TrainerBase):
                        f"prompts); allowed: batch_size ≤ {self.train_size()}")
         if out:
             return out
-        overrides = tuple(phase_overrides(hparams, 1, self.opts, self.topology, _CHECK_RUN))
+        overrides = tuple(phase_overrides(hparams, 1, self.opts, self.topology, self._check_run))
         if overrides not in self._checked:
             try:
                 checked(overrides)

@@ -10,6 +10,10 @@ One parquet row per example, in the schema verl's RLHFDataset reads:
     extra_info    {"split", "index", "subtask", "prompt"}: the rest of the Example, for the reward (reward.py)
 
 `examples_from` reads such a file back into Examples, which is how the round trip is tested.
+
+A task with a search tool (PaperSearchQA) also gets the two files through which verl's agent-loop workers find our
+tool and our Search-R1 loop (write_search_configs): a tool config listing search_tool.RetrievalTool, and an agent-loop
+config registering search_loop.SearchAgentLoop under SEARCH_AGENT.
 """
 
 from __future__ import annotations
@@ -19,6 +23,10 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ...tasks.base import Example
+
+SEARCH_AGENT = "llmzero_search"  # the agent-loop name of search_loop.SearchAgentLoop in verl's registry
+SEARCH_LOOP_CLASS = "llmzero.trainers.verl.search_loop.SearchAgentLoop"
+SEARCH_TOOL_CLASS = "llmzero.trainers.verl.search_tool.RetrievalTool"
 
 REWARD_MODULE = '''\
 # Written by llmzero for one verl phase: verl loads compute_score from this file
@@ -73,3 +81,18 @@ def write_reward_module(folder: Path | str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(REWARD_MODULE)
     return path
+
+
+def write_search_configs(folder: Path | str, phase_config: str) -> tuple[Path, Path]:
+    """(tool config, agent-loop config) in the YAML shapes verl reads from rollout.multi_turn.tool_config_path and
+    rollout.agent.agent_loop_config_path; the tool builds the task, and so its retriever, from `phase_config`."""
+    import yaml
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tools = folder / "search_tool.yaml"
+    tools.write_text(yaml.safe_dump({"tools": [{"class_name": SEARCH_TOOL_CLASS,
+                                                "config": {"type": "native", "phase_config": str(phase_config)}}]}))
+    loops = folder / "agent_loops.yaml"
+    loops.write_text(yaml.safe_dump([{"name": SEARCH_AGENT, "_target_": SEARCH_LOOP_CLASS}]))
+    return tools, loops

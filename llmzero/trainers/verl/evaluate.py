@@ -30,7 +30,7 @@ def score_one(config: dict[str, Any], config_path: str, request: dict[str, Any],
     opts, topology = options_from(dict(config.get("trainer") or {}))
     split = request["split"]
     folder = Path(config["workdir"]) / f"request{index}"
-    data = task_files(config["task"], folder, ("train", split))  # verl builds its train loader even when not training
+    data = task_files(config["task"], folder, config_path, ("train", split))  # verl builds its train loader even when not training
     if split not in data.files:
         raise ValueError(f"task {config['task'].get('name')!r} has no {split} split to score")
     path, templated, prompt_len = model_inputs(config["model"], data.task, data.splits[split], opts.max_prompt_length)
@@ -38,7 +38,8 @@ def score_one(config: dict[str, Any], config_path: str, request: dict[str, Any],
     if request["checkpoint"]:
         hp["lora_rank"] = adapter_rank(request["checkpoint"])
     run = RunFiles(model_path=path, train_files=data.files["train"], val_files=[data.files[split]],
-                   reward_module=data.reward_module, phase_config=config_path, checkpoint_dir=str(folder / "checkpoints"),
+                   reward_module=data.reward_module, phase_config=config_path, search=data.search,
+                   checkpoint_dir=str(folder / "checkpoints"),
                    phase_dir=str(folder), max_prompt_length=prompt_len, adapter=request["checkpoint"],
                    chat_template=templated,
                    enable_thinking=config["model"].get("enable_thinking") if templated else None,

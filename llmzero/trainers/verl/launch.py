@@ -20,10 +20,10 @@ from typing import Any, Callable
 
 from ...config.verl_trainer import VerlTrainerConfig
 from ...metrics.store import MetricsTail
-from ...tasks.base import Example, build_task
+from ...tasks.base import Example, build_task, task_tool
 from .compose import checked
-from .data import subtask_counts, write_reward_module, write_split
-from .overrides import LOGGER_ENV, RunFiles, Topology, logger_path
+from .data import subtask_counts, write_reward_module, write_search_configs, write_split
+from .overrides import LOGGER_ENV, RunFiles, SearchRun, Topology, logger_path
 
 POLL_S = 1.0
 TOKEN_MARGIN = 16  # tokens added to the longest measured prompt
@@ -47,15 +47,24 @@ class TaskFiles:
     files: dict[str, str]
     reward_module: str
     counts: dict[str, dict[str, int]]
+    search: SearchRun | None  # the task's search tool for verl's rollouts; None without one
 
 
-def task_files(task_cfg: dict[str, Any], folder: Path, wanted: tuple[str, ...] = ("train", "val", "test")) -> TaskFiles:
+def task_files(task_cfg: dict[str, Any], folder: Path, phase_config: str,
+               wanted: tuple[str, ...] = ("train", "val", "test")) -> TaskFiles:
+    """The task's splits, reward module and (with a search tool) tool files under `folder`; the reward and the tool
+    build the task from `phase_config` inside verl's workers."""
     task = build_task(task_cfg)
     raw = task.splits()
     splits = {k: list(raw.get(k) or []) for k in wanted if raw.get(k)}
     files = {k: str(write_split(folder / "data" / f"{k}.parquet", v, k, task.name)) for k, v in splits.items()}
+    tool = task_tool(task)  # built here too, so a retriever that cannot be built fails before verl starts
+    search = None
+    if tool is not None:
+        tools, loops = write_search_configs(folder, phase_config)
+        search = SearchRun(tool_config=str(tools), agent_loops=str(loops), max_turns=int(tool.max_turns))
     return TaskFiles(task=task, splits=splits, files=files, reward_module=str(write_reward_module(folder)),
-                     counts={k: subtask_counts(v) for k, v in splits.items()})
+                     counts={k: subtask_counts(v) for k, v in splits.items()}, search=search)
 
 
 def model_inputs(model_cfg: dict[str, Any], task: Any, examples: list[Example],

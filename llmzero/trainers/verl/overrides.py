@@ -23,6 +23,10 @@ optimizer) from its parent's adapter (`model.lora_adapter_path`, which verl read
 
 Topology (cluster.gpus_per_phase, gpus_per_node, rollout_tensor_parallel) -> trainer.n_gpus_per_node × trainer.nnodes
 and rollout.tensor_model_parallel_size.
+
+A task's search tool (RunFiles.search) -> rollout.multi_turn (enable, tool_config_path, max_user_turns = the task's
+retriever.max_turns searches per response) and rollout.agent (our Search-R1 loop as default_agent_loop, registered by
+agent_loop_config_path): rollouts and validation alike then call the tool (search_loop.py).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from ...config.store import quoted_value
 from ...config.verl_trainer import VerlTrainerConfig
 from ..base import missing_hparams, sampling_problems
+from .data import SEARCH_AGENT
 
 USED = ("learning_rate", "kl_coef", "temperature", "clip_ratio_low", "clip_ratio_high", "grad_clip", "entropy_coef",
         "batch_size", "rollouts", "response_length", "norm_adv_by_std", "lora_rank")
@@ -74,6 +79,16 @@ class Topology:
         return cls(n_gpus_per_node=per_node, nnodes=gpus // per_node, rollout_tp=tp)
 
 
+@dataclass(frozen=True)
+class SearchRun:
+    """The files that give verl's rollouts the task's search tool (data.write_search_configs), and its turn limit."""
+
+    tool_config: str
+    agent_loops: str
+    max_turns: int
+    agent: str = SEARCH_AGENT
+
+
 @dataclass
 class RunFiles:
     """The files and facts of one verl run that are not hyperparameters (the phase entry point fills them in)."""
@@ -92,6 +107,7 @@ class RunFiles:
     enable_thinking: bool | None = None
     seed: int = 0
     experiment: str = "phase"
+    search: SearchRun | None = None  # the task's search tool; None: single-turn rollouts
     extra: dict[str, Any] = field(default_factory=dict)  # further key -> value, last (evaluation runs)
 
 
@@ -209,6 +225,15 @@ def phase_overrides(hparams: Mapping[str, Any], max_steps: int, opts: VerlTraine
     }
     if not run.chat_template:
         settings[f"{model}.custom_chat_template"] = PLAIN_TEMPLATE
+    if run.search is not None:
+        settings.update({
+            f"{rollout}.multi_turn.enable": True,
+            f"{rollout}.multi_turn.tool_config_path": run.search.tool_config,
+            f"{rollout}.multi_turn.max_user_turns": int(run.search.max_turns),  # tool answers per response
+            f"{rollout}.multi_turn.max_assistant_turns": int(run.search.max_turns) + 1,
+            f"{rollout}.agent.agent_loop_config_path": run.search.agent_loops,
+            f"{rollout}.agent.default_agent_loop": run.search.agent,
+        })
     out = [f"{k}={_value(v)}" for k, v in settings.items()]
     added: dict[str, Any] = {  # keys verl's YAML does not declare
         f"{actor}.checkpoint.save_lora_only": bool(opts.save_lora_only),

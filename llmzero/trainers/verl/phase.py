@@ -65,7 +65,9 @@ class VerlPhase:
             raise ValueError(f"lora_rank={self.hp['lora_rank']} does not match the adapter {self.adapter} "
                              f"(r={adapter_rank(self.adapter)}); lora_rank is fixed along a strategy path")
         folder = self.dir / "verl"
-        data = task_files(self.task_cfg, folder, ("train", "val", "test") if self.opts.eval_test else ("train", "val"))
+        phase_config = str(self.dir / "phase_config.json")
+        data = task_files(self.task_cfg, folder, phase_config,
+                          ("train", "val", "test") if self.opts.eval_test else ("train", "val"))
         if getattr(data.task, "note", ""):
             log.info("%s", data.task.note)
         prompts = [ex for split in data.splits.values() for ex in split]
@@ -73,7 +75,7 @@ class VerlPhase:
         run = RunFiles(
             model_path=path, train_files=data.files["train"],
             val_files=[data.files[k] for k in ("val", "test") if k in data.files],
-            reward_module=data.reward_module, phase_config=str(self.dir / "phase_config.json"),
+            reward_module=data.reward_module, phase_config=phase_config, search=data.search,
             checkpoint_dir=str(folder / "checkpoints"), phase_dir=str(self.dir), max_prompt_length=prompt_len,
             adapter=self.adapter, start_step=self.start_step, chat_template=templated,
             enable_thinking=self.model_cfg.get("enable_thinking") if templated else None, seed=int(self.spec.seed),
