@@ -29,6 +29,7 @@ ARCH = {
                      num_key_value_heads=8, tie_word_embeddings=False),
 }
 COMMON = dict(vocab_size=151936, head_dim=128, max_position_embeddings=40960, rope_theta=1000000.0)
+DEPTH = 4  # layers of the random Qwen3-0.6B a phase trains here (qwen3_0_6b_dir)
 
 # A stand-in chat template in Qwen3's layout (not Qwen's own file, which cannot be downloaded here).
 TEMPLATE = (
@@ -61,7 +62,9 @@ def test_each_size_composes_and_a_random_model_of_it_has_its_size(name):
 
 @pytest.fixture(scope="module")
 def qwen3_0_6b_dir(tmp_path_factory):
-    """A randomly initialised Qwen3-0.6B saved as a local model directory, with the stand-in tokenizer."""
+    """A randomly initialised Qwen3-0.6B saved as a local model directory, with the stand-in tokenizer: its config but
+    4 of its 28 layers (all alike), since a training step at full depth takes a minute or more on 2 CPU cores. The full
+    size is checked by test_each_size_composes_and_a_random_model_of_it_has_its_size."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
 
@@ -72,7 +75,8 @@ def qwen3_0_6b_dir(tmp_path_factory):
     tokenizer.chat_template = TEMPLATE
     out = tmp_path_factory.mktemp("qwen3-0.6b-random")
     torch.manual_seed(0)
-    config = Qwen3Config(**COMMON, **ARCH["qwen3_0_6b"], eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
+    config = Qwen3Config(**COMMON, **{**ARCH["qwen3_0_6b"], "num_hidden_layers": DEPTH},
+                         eos_token_id=tokenizer.convert_tokens_to_ids("<|im_end|>"),
                          pad_token_id=tokenizer.pad_token_id, bos_token_id=None, dtype="bfloat16")
     model = Qwen3ForCausalLM(config).to(torch.bfloat16)  # bf16 on disk, as the hub ships it
     model.generation_config = GenerationConfig(eos_token_id=config.eos_token_id, pad_token_id=config.pad_token_id)
