@@ -86,7 +86,6 @@ class SearchRun:
     tool_config: str
     agent_loops: str
     max_turns: int
-    agent: str = SEARCH_AGENT
 
 
 @dataclass
@@ -232,7 +231,7 @@ def phase_overrides(hparams: Mapping[str, Any], max_steps: int, opts: VerlTraine
             f"{rollout}.multi_turn.max_user_turns": int(run.search.max_turns),  # tool answers per response
             f"{rollout}.multi_turn.max_assistant_turns": int(run.search.max_turns) + 1,
             f"{rollout}.agent.agent_loop_config_path": run.search.agent_loops,
-            f"{rollout}.agent.default_agent_loop": run.search.agent,
+            f"{rollout}.agent.default_agent_loop": SEARCH_AGENT,
         })
     out = [f"{k}={_value(v)}" for k, v in settings.items()]
     added: dict[str, Any] = {  # keys verl's YAML does not declare
