@@ -72,11 +72,11 @@ def _read_tree(d: Path):
 def test_full_synthetic_search_writes_a_resumable_directory(tmp_path):
     out = tmp_path / "run"
     fast = ("trainer=synthetic", "trainer.step_delay_s=0", "wandb.mode=disabled")  # W&B runs: test_search_outputs.py
-    r = llmzero(*fast, "search.budget=8", f"search.dir={out}", cwd=tmp_path)
+    r = llmzero(*fast, "search.budget=5", f"search.dir={out}", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "best path: #0" in r.stdout
     tree = _read_tree(out)
-    assert tree["iteration"] == 8 and len(tree["nodes"]) == 8
+    assert tree["iteration"] == 5 and len(tree["nodes"]) == 5
     statuses = {n["status"] for n in tree["nodes"]}
     assert statuses <= {"completed", "early_stopped", "failed"}
     for n in tree["nodes"]:
@@ -91,12 +91,12 @@ def test_full_synthetic_search_writes_a_resumable_directory(tmp_path):
     assert recipe["phases"][0]["resume_step"] is None
     assert all(p["hparams"]["lora_rank"] == recipe["phases"][0]["hparams"]["lora_rank"] for p in recipe["phases"])
     # rerunning the finished search is a no-op that reports the same best path
-    r2 = llmzero(*fast, "search.budget=8", f"search.dir={out}", cwd=tmp_path)
-    assert r2.returncode == 0 and len(_read_tree(out)["nodes"]) == 8
+    r2 = llmzero(*fast, "search.budget=5", f"search.dir={out}", cwd=tmp_path)
+    assert r2.returncode == 0 and len(_read_tree(out)["nodes"]) == 5
     # a bigger budget through search.resume continues from where it stopped
-    r3 = llmzero(f"search.resume={out}", "search.budget=10", cwd=tmp_path)
+    r3 = llmzero(f"search.resume={out}", "search.budget=6", cwd=tmp_path)
     assert r3.returncode == 0, r3.stderr
-    assert _read_tree(out)["iteration"] == 10
+    assert _read_tree(out)["iteration"] == 6
 
 
 def test_directory_holding_another_search_is_refused(tmp_path):

@@ -38,7 +38,15 @@ STOP_REASON = "test stopper: node 1 is dominated"
 
 
 class StopsNodeOne(HeuristicAgent):
-    """The heuristic agent, except that as early stopper it stops node 1 at its first check and nothing else."""
+    """The heuristic agent, except that as early stopper it stops node 1 at its first check and nothing else, and
+    that node 2 gets a phase long enough that the test's `ray job stop` always lands while it runs (a 6-step phase
+    could finish first on a loaded machine); the other phases keep 6 steps."""
+
+    def propose(self, ctx):
+        proposal = super().propose(ctx)
+        if ctx.parent is not None:
+            proposal.max_steps, proposal.epochs = (ctx.max_steps_cap if ctx.node_id == 2 else 6), None
+        return proposal
 
     def should_stop(self, ctx):
         return StopDecision(ctx.node.id == 1, STOP_REASON if ctx.node.id == 1 else "continue")
@@ -264,7 +272,7 @@ def test_trl_phases_as_ray_jobs_overlap_stop_survive_ray_job_stop_and_kill_9(hea
     leaves no job behind."""
     out = tmp_path / "run"
     args = ["cluster=ray", f"cluster.address={head.address}", "cluster.max_concurrent=2", "cluster.poll_interval_s=0.5",
-            "search.budget=4", "hparams.max_steps=6", "search.max_steps_per_phase=6", "trainer.eval_every=3",
+            "search.budget=4", "hparams.max_steps=6", "search.max_steps_per_phase=400", "trainer.eval_every=3",
             "trainer.save_every=3", "agent._target_=test_ray_executor.StopsNodeOne",
             "search.early_stop.interval_steps=1", "search.early_stop.min_evals=1", "search.display=false",
             "wandb.mode=disabled", f"search.dir={out}"]
