@@ -185,6 +185,17 @@ def make_tracker(cfg: DictConfig, search_id: str, search_dir: Path) -> WandbTrac
     return WandbTracker(typed(WandbConfig, cfg.wandb, "wandb"), search_id, search_dir)
 
 
+def check_settings(cfg: DictConfig) -> SearchSettings:
+    """Every section against its schema and every `_target_` importable: what needs neither the search directory
+    nor the task's data (the command line's preflight runs it too, before Hydra composes the config twice more)."""
+    settings = SearchSettings.from_config(cfg)
+    for where, base in SECTIONS.items():
+        check_section(cfg[where], base, where)
+    for where in TARGETS:
+        check_target(cfg[where], where)
+    return settings
+
+
 def check_target(section: Any, where: str) -> None:
     """A section's `_target_` must import before anything is built from it (the task's is built by the backend,
     often in a phase subprocess, where a typo would surface days later)."""
@@ -249,11 +260,7 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
     rundir = RunDir(search_dir)
     with SearchLock(search_dir):
         tree, meta = open_search_dir(cfg, rundir)
-        settings = SearchSettings.from_config(cfg)
-        for where, base in SECTIONS.items():
-            check_section(cfg[where], base, where)
-        for where in TARGETS:
-            check_target(cfg[where], where)
+        settings = check_settings(cfg)
         check_task_data(cfg)
         trainer = trainer_from_config(cfg)
         agent = instantiate(cfg.agent, _convert_="all")

@@ -65,10 +65,21 @@ def _recipe_name(path: Path) -> str:
 
 
 def preflight(args: Sequence[str]) -> None:
-    """Raise ConfigError for a command line whose config cannot compose or whose directories cannot be used."""
+    """Raise ConfigError for a command line whose config cannot compose, whose directories cannot be used or whose
+    settings are invalid."""
     if any(a.startswith("-") for a in args):
         return
-    check_directories(compose_config(list(args)))
+    cfg = compose_config(list(args))
+    check_directories(cfg)
+    if not cfg.search.resume:  # a resumed search's settings are its saved ones, read when it opens
+        from .app import check_settings  # the run's own checks: a bad setting ends here, not after two more composes
+
+        try:
+            check_settings(cfg)
+        except ConfigError:
+            raise
+        except Exception:  # noqa: BLE001 - anything else is reported by the run itself, as it always was
+            pass
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
