@@ -34,14 +34,15 @@ def default_tiny_cache(tmp_path_factory):
     return {"cache": cache, "path": path}
 
 
-# Seconds each of the longest files took on 2 cores (pytest --junitxml, 2026-12-03), to hand them out longest first.
-# A file missing here runs after these (slow-marked ones first); a stale figure changes the order, never a result.
-MEASURED_S = {"test_bad_inputs.py": 190, "test_app.py": 150, "test_ray_executor.py": 135,
-              "test_task_search_tool.py": 118, "test_verl_phase.py": 110, "test_sweeper.py": 105,
-              "test_trl_backend.py": 90, "test_task_searches.py": 85, "test_engine.py": 60, "test_llm_search.py": 55,
-              "test_llm_agents.py": 50, "test_models.py": 45, "test_recipes.py": 40, "test_qwen3_models.py": 36,
-              "test_verl_backend.py": 35, "test_pbt.py": 27, "test_report.py": 20, "test_journal.py": 16,
-              "test_verl_search.py": 12}
+# Seconds each of the longest files took on 2 cores (pytest --junitxml, 2026-12-03, with that day's later cuts), to
+# hand them out longest first. A file missing here runs after these (slow-marked ones first); a stale figure changes
+# the order, never a result.
+MEASURED_S = {"test_bad_inputs.py": 220, "test_app.py": 215, "test_ray_executor.py": 173, "test_verl_phase.py": 144,
+              "test_sweeper.py": 121, "test_trl_backend.py": 103, "test_task_searches.py": 100,
+              "test_task_search_tool.py": 92, "test_engine.py": 64, "test_llm_search.py": 62, "test_recipes.py": 51,
+              "test_verl_backend.py": 47, "test_qwen3_models.py": 47, "test_llm_agents.py": 42, "test_pbt.py": 31,
+              "test_report.py": 22, "test_search_outputs.py": 17, "test_journal.py": 14, "test_executors.py": 14,
+              "test_packaging.py": 12}
 
 
 def pytest_collection_modifyitems(config, items):
