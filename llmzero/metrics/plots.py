@@ -113,7 +113,7 @@ def _draw(ax, key: str, curves: Sequence[tuple[_Run, _Curve]]) -> None:
     if notes:
         ax.text(0.02, 0.97, "\n".join(notes), transform=ax.transAxes, color="red", fontsize=7,
                 va="top", ha="left", fontweight="bold", bbox={"fc": "white", "ec": "none", "alpha": 0.8, "pad": 1})
-    # y given: matplotlib then skips placing the title above top tick labels (there are none), a third of the drawing
+    # y given: matplotlib then skips placing the title above top tick labels (there are none): ~10% of a figure
     ax.set_title(key, fontsize=9, pad=3, y=1.0)
     ax.tick_params(labelsize=7, pad=1)
     ax.yaxis.get_offset_text().set_fontsize(7)
