@@ -63,7 +63,7 @@ def test_each_size_composes_and_a_random_model_of_it_has_its_size(name):
 @pytest.fixture(scope="module")
 def qwen3_0_6b_dir(tmp_path_factory):
     """A randomly initialised Qwen3-0.6B saved as a local model directory, with the stand-in tokenizer: its config but
-    4 of its 28 layers (all alike), since a training step at full depth takes a minute or more on 2 CPU cores. The full
+    DEPTH of its 28 layers (all alike), since a training step at full depth takes a minute or more on 2 CPU cores. The full
     size is checked by test_each_size_composes_and_a_random_model_of_it_has_its_size."""
     import torch
     from transformers import GenerationConfig, Qwen3Config, Qwen3ForCausalLM
