@@ -10,8 +10,9 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def default_tiny_cache(tmp_path_factory):
-    """An LLMZERO_CACHE holding the embedded default model (builtin:tiny built with conf/model/tiny.yaml's options for
-    the arithmetic task), built once per session and shared by the tests that train or load it (about 60 s)."""
+    """An LLMZERO_CACHE for the tests that run the embedded default, and the path of its model: builtin:tiny with
+    conf/model/tiny.yaml's options for the arithmetic task, which is shipped in the package (nothing is built; the
+    cache would only fill if the shipped files no longer matched the builder's defaults)."""
     from omegaconf import OmegaConf
 
     from llmzero.models.resolve import resolve_model_path

@@ -13,6 +13,7 @@ from outputs_check import check_search_outputs
 import yaml
 from hydra import compose, initialize_config_dir
 
+from llmzero.models import embedded
 from llmzero.config.store import register_configs
 from llmzero.state.lock import SearchLock
 from llmzero.paths import conf_dir
@@ -175,7 +176,7 @@ def test_kill_9_then_rerun_continues_the_search(tmp_path):
 def test_default_trl_search_end_to_end(tmp_path, default_tiny_cache):
     """The embedded default (TRL on the tiny model, heuristic agent), shortened: real GRPO phases,
     a child resuming its parent's adapter, test-split evaluation of the best node and of the base model.
-    (The model build itself is tested in test_models.py; this search finds it in the session's cache.)"""
+    (The model is the one shipped in the package: test_embedded_model.py.)"""
     out = tmp_path / "run"
     env = {**os.environ, "LLMZERO_CACHE": str(default_tiny_cache["cache"])}
     r = llmzero("search.budget=2", "hparams.max_steps=6", "search.max_steps_per_phase=6", "hparams.batch_size=8",
@@ -192,7 +193,12 @@ def test_default_trl_search_end_to_end(tmp_path, default_tiny_cache):
     assert len(metrics) == 6 and all("reward/mean" in m and "kl" in m for m in metrics)
     assert any("val/score" in m and "val/add_2digit" in m for m in metrics)
     meta = tree["meta"]
-    assert 0.10 <= meta["base_model"]["val"] <= 0.60 and 0.0 <= meta["base_model"]["test"] <= 1.0
+    # the shipped model's recorded scores, through the search's own evaluation processes (within the prompts that
+    # decode on a near tie: test_embedded_model.py)
+    shipped = embedded.shipped_info()
+    for split in ("val", "test"):
+        tolerance = shipped["fragile_prompts"][split] / 256 + 1e-9
+        assert meta["base_model"][split] == pytest.approx(shipped["scores"][split]["score"], abs=tolerance)
     best = max(tree["nodes"], key=lambda n: (n["best_val"], -n["id"]))
     assert best["test_score"] is not None
     assert "base model: val" in r.stdout and "best path:" in r.stdout

@@ -15,7 +15,9 @@ def test_wheel_ships_config_and_runs_from_another_directory(tmp_path):
     wheel = next(wheels.glob("llmzero-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in ("llmzero/_data/conf/config.yaml", "llmzero/_data/conf/search/default.yaml",
-                     "llmzero/_data/conf/trainer/synthetic.yaml", "llmzero/__main__.py"):
+                     "llmzero/_data/conf/trainer/synthetic.yaml", "llmzero/__main__.py",
+                     "llmzero/models/shipped/tiny-arithmetic/model.safetensors",
+                     "llmzero/models/shipped/tiny-arithmetic/build.json"):
         assert required in names
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -43,7 +43,9 @@ def model_path_problem(model_cfg: dict[str, Any]) -> str | None:
     path = str(model_cfg.get("path") or "")
     if path.startswith(BUILTIN_PREFIX):
         name = path[len(BUILTIN_PREFIX):]
-        return None if name == "tiny" else f"model.path={path!r} is not valid: unknown builtin {name!r}; known: builtin:tiny"
+        if name != "tiny":
+            return f"model.path={path!r} is not valid: unknown builtin {name!r}; known: builtin:tiny"
+        return _shipped_problem(model_cfg)
     if os.path.isdir(os.path.expanduser(path)):
         return None
     if path.startswith(("/", "./", "../", "~")) or os.sep + os.sep in path:
@@ -55,6 +57,21 @@ def model_path_problem(model_cfg: dict[str, Any]) -> str | None:
         validate_repo_id(path)
     except HFValidationError as exc:
         return f"model.path={path!r} is not valid: neither a local directory nor a Hugging Face hub id ({exc})"
+    return None
+
+
+def _shipped_problem(model_cfg: dict[str, Any]) -> str | None:
+    """Why the shipped model these builder options select cannot be used (a damaged file), found before any phase."""
+    from .embedded import DamagedModelError, uses_shipped, verify
+    from .tiny import resolve_options
+
+    try:
+        if uses_shipped(resolve_options(dict(model_cfg.get("build") or {}))):
+            verify()
+    except DamagedModelError as exc:
+        return f"model.path={model_cfg['path']}: {exc}"
+    except ValueError as exc:  # an unknown builder option, named by resolve_options
+        return str(exc)
     return None
 
 

@@ -59,6 +59,23 @@ def sft_examples(task: Any, pool_size: int = 0) -> list[Any]:
     return pool[:pool_size]
 
 
+def balance_subtasks(pool: list[Any]) -> list[Any]:
+    """The pool with each subtask's examples repeated (in order, cycling) up to the largest subtask's count.
+
+    A subtask with few distinct prompts (the arithmetic task has 720 one-by-two-digit products against 8100
+    two-digit sums) is otherwise a small share of a grown pool, and the warm start barely learns it.
+    """
+    by_subtask: dict[str, list[Any]] = {}
+    for ex in pool:
+        by_subtask.setdefault(ex.subtask, []).append(ex)
+    if not by_subtask:
+        return pool
+    target = max(len(v) for v in by_subtask.values())
+    grown = {s: [v[i % len(v)] for i in range(target)] for s, v in by_subtask.items()}
+    # interleaved, so any prefix of the pool keeps the balance
+    return [grown[s][i] for i in range(target) for s in grown]
+
+
 def _rebuild(task: Any, **overrides: Any) -> Any | None:
     """A new instance of the task's class with the same arguments (read from its attributes, sizes from
     `task.sizes`) except `overrides`, or None when they cannot be recovered."""
