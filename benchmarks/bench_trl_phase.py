@@ -56,7 +56,7 @@ tiny model varied from 0.08 s to 16 s between otherwise identical runs, which no
 With one thread the tiny model is as fast as with two when the machine is idle, and steady when it is not.
 
 Model: builtin:tiny (conf/model/tiny.yaml's build options) WITHOUT its SFT warm start (--sft-steps 0, seconds to
-build, cached under the temp dir; --warm builds the warm-started one of normal use, about a minute):
+build, cached under the temp dir; --warm uses the warm-started one of normal use, shipped in the package):
 completions of a random model mostly run to --response-length, so each step and each greedy eval does the full
 token budget (the warm-started model stops earlier, which makes steps cheaper and our fixed costs relatively larger).
 """

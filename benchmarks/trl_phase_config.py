@@ -51,14 +51,17 @@ def hyperparameters(args: argparse.Namespace, task_cfg: dict[str, Any]) -> dict[
 
 
 def ensure_model(task_cfg: dict[str, Any], sft_steps: int | None, cache: Path) -> Path:
-    """builtin:tiny with conf/model/tiny.yaml's build options; sft_steps=None keeps its warm start as configured."""
-    from llmzero.models.tiny import ensure_tiny_model
+    """builtin:tiny with conf/model/tiny.yaml's build options; sft_steps=None keeps its warm start as configured (the
+    shipped model, for the default task)."""
+    from llmzero.models.embedded import shipped_for
+    from llmzero.models.tiny import ensure_tiny_model, resolve_options
     from llmzero.tasks.base import build_task
 
     build = dict(_yaml(ROOT / "conf" / "model" / "tiny.yaml").get("build") or {})
     if sft_steps is not None:
         build["sft_steps"] = int(sft_steps)
-    return ensure_tiny_model(build_task(task_cfg), build, cache_dir=cache, progress=False)
+    task, options = build_task(task_cfg), resolve_options(build)
+    return shipped_for(task, options) or ensure_tiny_model(task, options, cache_dir=cache, progress=False)
 
 
 def phase_grpo_kwargs(hp: dict[str, Any], steps: int, seed: int, opts: dict[str, Any], output_dir: str,

@@ -22,6 +22,15 @@ import time
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from ..paths import conf_dir
+from ..tasks.base import build_task
+from . import tiny
+from .loading import load_model_and_tokenizer
+from .tiny import BUILDER_VERSION, build_tiny_model, evaluate_greedy, make_readable, read_build_info, task_fingerprint
+from .warm_start import EVAL_MAX_NEW_TOKENS, quiet_hf_logs
+
 SHIPPED_DIR = Path(__file__).resolve().parent / "shipped" / "tiny-arithmetic"
 INFO_FILE = "build.json"
 REBUILD_COMMAND = "python -m llmzero.models.embedded --rebuild"
@@ -73,8 +82,6 @@ def verify(path: Path | None = None, info: dict[str, Any] | None = None) -> None
 
 def shipped_for(task: Any, options: dict[str, Any], path: Path | None = None) -> Path | None:
     """The shipped model when it is the one `task` and the resolved builder `options` ask for (checked), else None."""
-    from .tiny import task_fingerprint
-
     path = path or SHIPPED_DIR
     if not uses_shipped(options, path):
         return None
@@ -87,8 +94,6 @@ def shipped_for(task: Any, options: dict[str, Any], path: Path | None = None) ->
 
 def uses_shipped(options: dict[str, Any], path: Path | None = None) -> bool:
     """Whether these resolved builder options (and this builder) made the shipped model."""
-    from .tiny import BUILDER_VERSION
-
     info = shipped_info(path)
     return info is not None and info.get("options") == options and info.get("builder_version") == BUILDER_VERSION
 
@@ -141,14 +146,6 @@ def greedy_gaps(model: Any, tokenizer: Any, prompts: list[str], max_new_tokens: 
 
 def rebuild(out: Path, progress: bool = True) -> dict[str, Any]:
     """Build the default builtin:tiny for the default task into `out` and record how (build.json)."""
-    from .loading import load_model_and_tokenizer
-    from .tiny import DEFAULT_OPTIONS, evaluate_greedy, read_build_info, task_fingerprint, build_tiny_model
-    from .warm_start import EVAL_MAX_NEW_TOKENS, quiet_hf_logs
-    from ..tasks.base import build_task
-    from ..paths import conf_dir
-
-    import yaml
-
     task_cfg = yaml.safe_load((conf_dir() / "task" / "arithmetic.yaml").read_text())
     task_cfg.pop("defaults", None)
     task_cfg.pop("hparams", None)
@@ -156,7 +153,7 @@ def rebuild(out: Path, progress: bool = True) -> dict[str, Any]:
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".rebuild-", dir=out.parent))
     try:
-        build_tiny_model(tmp, task, progress=progress, **DEFAULT_OPTIONS)
+        build_tiny_model(tmp, task, progress=progress, **tiny.DEFAULT_OPTIONS)
         info = read_build_info(tmp)
         info.update({"task": json.loads(json.dumps(task_fingerprint(task), default=str)), "host": host_record(),
                      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": REBUILD_COMMAND})
@@ -173,7 +170,7 @@ def rebuild(out: Path, progress: bool = True) -> dict[str, Any]:
         info["fragile_gap"] = FRAGILE_GAP
         info["sha256"] = {f.name: sha256_of(f) for f in sorted(tmp.iterdir()) if f.is_file() and f.name != INFO_FILE}
         (tmp / INFO_FILE).write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-        _readable(tmp)
+        make_readable(tmp)
         if out.exists():
             shutil.rmtree(out)
         os.rename(tmp, out)
@@ -181,15 +178,6 @@ def rebuild(out: Path, progress: bool = True) -> dict[str, Any]:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return info
-
-
-def _readable(folder: Path) -> None:
-    """mkdtemp and safetensors make private files; shipped ones are read by every user of the install."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(folder, 0o777 & ~umask)
-    for file in folder.iterdir():
-        os.chmod(file, 0o666 & ~umask)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,7 +1,8 @@
 """What `model.path` names, as a path or hub id `from_pretrained` can load.
 
 `model.path` in the config is one of
-    builtin:tiny        a small Qwen3 built offline and warm-started on the task (cached, see tiny.py)
+    builtin:tiny        a small Qwen3 warm-started on the task: shipped for the default task (embedded.py), else
+                        built offline and cached (tiny.py)
     /a/local/directory  a saved model (save_pretrained layout)
     Qwen/Qwen3-4B       a Hugging Face hub id, passed to from_pretrained unchanged
 """
@@ -29,9 +30,11 @@ def resolve_model_path(model_cfg: dict[str, Any], task: Any = None) -> str:
     path = str(model_cfg["path"])
     if path.startswith(BUILTIN_PREFIX):
         _builtin(model_cfg, task)
-        from .tiny import ensure_tiny_model
+        from .embedded import shipped_for
+        from .tiny import ensure_tiny_model, resolve_options
 
-        return str(ensure_tiny_model(task, dict(model_cfg.get("build") or {})))
+        options = resolve_options(dict(model_cfg.get("build") or {}))
+        return str(shipped_for(task, options) or ensure_tiny_model(task, options))
     expanded = os.path.expanduser(path)
     if os.path.isdir(expanded):
         return os.path.abspath(expanded)
@@ -78,6 +81,8 @@ def _shipped_problem(model_cfg: dict[str, Any]) -> str | None:
 def builtin_is_cached(model_cfg: dict[str, Any], task: Any) -> bool:
     """Whether a builtin model is already built for this task and these options (no build needed)."""
     _builtin(model_cfg, task)
-    from .tiny import cached_tiny_model
+    from .embedded import shipped_for
+    from .tiny import cached_tiny_model, resolve_options
 
-    return cached_tiny_model(task, dict(model_cfg.get("build") or {})) is not None
+    options = resolve_options(dict(model_cfg.get("build") or {}))
+    return shipped_for(task, options) is not None or cached_tiny_model(task, options) is not None

@@ -230,26 +230,16 @@ def cache_key(task: Any, options: dict[str, Any] | None = None) -> str:
 def cached_tiny_model(task: Any, options: dict[str, Any] | None = None,
                       cache_dir: str | os.PathLike | None = None) -> Path | None:
     """The cached build for (task, options), or None when it has not been built yet."""
-    from .embedded import shipped_for  # lazily: `python -m llmzero.models.embedded` must not import itself first
-
-    opts = resolve_options(options)
-    shipped = shipped_for(task, opts)
-    if shipped is not None:
-        return shipped
     models_dir = Path(cache_dir).expanduser() if cache_dir is not None else cache_root() / "models"
-    final = models_dir / f"tiny-{cache_key(task, opts)}"
+    final = models_dir / f"tiny-{cache_key(task, resolve_options(options))}"
     return final if _complete(final) else None
 
 
 def ensure_tiny_model(task: Any, options: dict[str, Any] | None = None, cache_dir: str | os.PathLike | None = None,
                       progress: bool = True) -> Path:
-    """The shipped model when (task, options) are its own (embedded.py), else the cached build, built on first use."""
-    from .embedded import shipped_for  # lazily: `python -m llmzero.models.embedded` must not import itself first
-
+    """The cached tiny model for (task, options), built on first use (the shipped default is resolve.py's first
+    choice, before this cache)."""
     opts = resolve_options(options)
-    shipped = shipped_for(task, opts)
-    if shipped is not None:
-        return shipped
     models_dir = Path(cache_dir).expanduser() if cache_dir is not None else cache_root() / "models"
     models_dir.mkdir(parents=True, exist_ok=True)
     key = cache_key(task, opts)
@@ -275,7 +265,7 @@ def ensure_tiny_model(task: Any, options: dict[str, Any] | None = None, cache_di
             info["eval_seconds"] = round(time.monotonic() - t1, 2)
             info["created"] = time.strftime("%Y-%m-%dT%H:%M:%S")
             (tmp / "build.json").write_text(json.dumps(info, indent=2, sort_keys=True) + "\n")
-            _make_readable(tmp)  # mkdtemp made it private
+            make_readable(tmp)  # mkdtemp made it private
             try:
                 os.rename(tmp, final)
             except OSError:
@@ -287,10 +277,15 @@ def ensure_tiny_model(task: Any, options: dict[str, Any] | None = None, cache_di
     return final
 
 
-def _make_readable(path: Path) -> None:
+def make_readable(path: Path) -> None:
+    """A build's folder and files as readable as any new ones: mkdtemp and safetensors make them private, and a cache
+    or an install is read by other users."""
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(path, 0o777 & ~umask)
+    for file in path.iterdir():
+        if file.is_file():
+            os.chmod(file, 0o666 & ~umask)
 
 
 def _complete(path: Path) -> bool:
