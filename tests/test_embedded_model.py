@@ -107,6 +107,14 @@ def test_a_damaged_or_missing_file_is_named(tmp_path, task):
     (copy / "tokenizer.json").unlink()
     with pytest.raises(embedded.DamagedModelError, match=r"tokenizer\.json is missing"):
         embedded.verify(copy)
+    for bad in ("{not json", "[1, 2]"):
+        (copy / "build.json").write_text(bad)
+        with pytest.raises(embedded.DamagedModelError, match=r"record .*build\.json"):
+            embedded.shipped_for(task, tiny.resolve_options(), copy)
+    (copy / "build.json").unlink()
+    with pytest.raises(embedded.DamagedModelError, match=r"build\.json cannot be read"):
+        embedded.shipped_for(task, tiny.resolve_options(), copy)
+    assert embedded.shipped_for(task, tiny.resolve_options(), tmp_path / "no-such-folder") is None
 
 
 def test_the_command_line_refuses_a_damaged_shipped_model_in_one_line(tmp_path):

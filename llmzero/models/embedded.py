@@ -45,11 +45,20 @@ class DamagedModelError(ValueError):
 
 
 def shipped_info(path: Path | None = None) -> dict[str, Any] | None:
-    """The shipped model's build record, or None when the package carries none."""
-    info = (path or SHIPPED_DIR) / INFO_FILE
-    if not info.is_file():
+    """The shipped model's build record, or None when the package carries no shipped model at all."""
+    folder = path or SHIPPED_DIR
+    info = folder / INFO_FILE
+    if not folder.is_dir():
         return None
-    return json.loads(info.read_text())
+    try:
+        record = json.loads(info.read_text())
+    except (OSError, ValueError) as exc:
+        raise DamagedModelError(f"the shipped model's record {info} cannot be read ({exc}); reinstall llmzero "
+                                f"(pip install --force-reinstall llmzero) or run {REBUILD_COMMAND}") from None
+    if not isinstance(record, dict):
+        raise DamagedModelError(f"the shipped model's record {info} is not a JSON object; reinstall llmzero "
+                                f"(pip install --force-reinstall llmzero) or run {REBUILD_COMMAND}")
+    return record
 
 
 def sha256_of(path: Path) -> str:
