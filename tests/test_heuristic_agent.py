@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from llmzero.agents.base import Agent, ErrorContext, ProposalContext, StopContext
+from llmzero.agents.claims import SUPPORTED, check_observation
 from llmzero.agents.diagnosis import KL_SPIKE, PLATEAU, Thresholds, diagnose
 from llmzero.agents.heuristic import HeuristicAgent, choose_resume, phase_max_steps
 from llmzero.agents.validation import PlanRules, validate_proposal
@@ -33,6 +34,7 @@ HEALTHY = {
     names.REWARD_MEAN: lambda s: 0.3 + 0.01 * s,
 }
 RISING_VAL = {5: 0.30, 10: 0.36, 15: 0.42, 20: 0.48}
+FLAT_VAL = {5: 0.40, 10: 0.41, 15: 0.40, 20: 0.405}  # no gain: a KL rise alongside it is a warning (§4.3.1)
 
 
 def metrics(val: dict[int, float] | None = RISING_VAL, steps=STEPS, **overrides) -> MetricSeries:
@@ -103,7 +105,7 @@ def test_root_returns_default_configuration():
 
 
 def test_kl_spike_raises_kl_and_lowers_lr():
-    ms = metrics(kl=lambda s: 0.002 if s <= 10 else 0.03)  # 6x its start (floor 0.005)
+    ms = metrics(FLAT_VAL, kl=lambda s: 0.002 if s <= 10 else 0.03)  # 6x its start (floor 0.005)
     node = parent_node(ms)
     prop = AGENT.propose(pctx(ms, node))
     assert prop.changes["kl_coef"] == pytest.approx(0.002)  # 0.001 x2
@@ -116,7 +118,7 @@ def test_kl_spike_raises_kl_and_lowers_lr():
 
 
 def test_severe_kl_spike_and_bounds():
-    ms = metrics(kl=lambda s: 0.002 if s <= 10 else 0.2)  # 40x
+    ms = metrics(FLAT_VAL, kl=lambda s: 0.002 if s <= 10 else 0.2)  # 40x
     prop = AGENT.propose(pctx(ms))
     assert prop.changes["kl_coef"] == pytest.approx(0.005)  # 0.001 x5
     node = parent_node(ms, kl_coef=0.9, learning_rate=1e-7)
@@ -379,7 +381,7 @@ def test_unrecognised_error_is_unfixable():
 
 
 def test_thresholds_are_configurable():
-    ms = metrics(kl=lambda s: 0.002 if s <= 10 else 0.015)  # 3x: below the default 4x
+    ms = metrics(FLAT_VAL, kl=lambda s: 0.002 if s <= 10 else 0.015)  # 3x: below the default 4x
     assert not diagnose(ms).has(KL_SPIKE)
     assert diagnose(ms, Thresholds(kl_rise=2.5)).has(KL_SPIKE)
 
@@ -392,8 +394,27 @@ def test_steady_kl_ramp_from_zero_is_not_a_spike():
     assert "KL spike" not in prop.diagnosis
     assert "kl_coef" not in prop.changes or prop.changes["kl_coef"] <= 0.001
     # the same rise arriving as a jump late in the phase is one
-    jump = metrics(kl=lambda s: 0.004 if s <= 15 else 0.1)
+    jump = metrics(FLAT_VAL, kl=lambda s: 0.004 if s <= 15 else 0.1)
     assert "KL spike" in AGENT.propose(pctx(jump)).diagnosis
+
+
+@pytest.mark.parametrize("val, spike", [
+    (RISING_VAL, False),  # gained and held its best: the policy learning
+    (FLAT_VAL, True),  # no gain alongside the rise (ChemCoT phase 3, §4.3.1)
+    ({5: 0.30, 10: 0.45, 15: 0.40, 20: 0.36}, True),  # gained, then fell from its best while KL climbed
+    ({5: 0.50, 10: 0.45, 15: 0.42, 20: 0.40}, True),  # falling throughout
+])
+def test_a_kl_rise_is_a_spike_only_without_a_held_validation_gain(val, spike):
+    # The tree runs' root: a fresh adapter's KL climbs from 0 in the first steps, as sudden as a blow-up.
+    ms = metrics(val, kl=lambda s: min(0.1, 0.01 * s))
+    diag = diagnose(ms)
+    assert diag.has(KL_SPIKE) is spike
+    prop = AGENT.propose(pctx(ms))
+    assert ("learning_rate" in prop.changes and prop.changes["learning_rate"] < 1e-5) is spike
+    if not spike:
+        kl_obs = [o for o in prop.observations if o.metric == names.KL]
+        assert kl_obs and "val/score rose alongside it (0.3 -> best 0.48" in kl_obs[0].claim
+        assert check_observation(kl_obs[0], ms).verdict == SUPPORTED
 
 
 def test_rollouts_are_not_doubled_past_the_cost_cap():

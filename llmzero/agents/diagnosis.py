@@ -3,7 +3,8 @@
 The patterns are the ones the paper's best strategies react to (§4.3.1–4.3.2):
 
     kl_spike          kl has spikes, or its last-window mean is many times its start and the rise came
-                      suddenly (a steady ramp from 0 is normal GRPO behaviour, not a spike)
+                      suddenly (a steady ramp from 0 is normal GRPO behaviour, not a spike), and val/score
+                      did not gain alongside it (the ChemCoT phase-3 reading, §4.3.1)
     plateau           val/score flat over the last evaluations with weak updates
                       (low grad_norm and/or near-zero PPO clip_ratio)
     entropy_collapse  entropy fell to a small fraction of its start
@@ -17,7 +18,7 @@ observations are the ones an LLM agent would see in its prompt.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..metrics import names
@@ -142,6 +143,22 @@ def _kl(s: CurveSummary, points: list[tuple[int, float]], th: Thresholds) -> Fin
                    [_obs(s, claim)], {"rise": rise, "peak_ratio": peak, "severe": peak >= th.kl_severe})
 
 
+def val_gained(diag: Diagnosis, th: Thresholds) -> bool:
+    """val/score rose over the phase by more than the flatness tolerance and still holds its best.
+
+    §4.3.1 acts on "a 16x KL loss spike ... without validation improvement". A fresh adapter's KL
+    climbs from 0 while the policy learns, and on the embedded task that climb is as sudden as
+    a blow-up (tree runs of 2026-12-05: 0.005 -> 0.1 in 20 steps while val went 0.54 -> 0.63);
+    read as a spike it halved a learning rate that was working. A rise that comes with a held
+    gain is the policy learning; one that comes with flat or falling val is the warning sign.
+    """
+    v = diag.val
+    if v is None or v.n < 2:
+        return False
+    tol = max(th.plateau_abs_tol, th.plateau_rel_tol * abs(v.max))
+    return v.max - v.start > tol and v.max - max(v.end, v.last_mean) <= tol
+
+
 def _plateau(diag: Diagnosis, th: Thresholds) -> Finding | None:
     if not diag.val_flat:
         return None
@@ -217,8 +234,15 @@ def diagnose(metrics: MetricSeries, th: Thresholds = Thresholds()) -> Diagnosis:
             tol = max(th.plateau_abs_tol, th.plateau_rel_tol * abs(win.last_mean))
             diag.val_flat = (win.max - win.min) <= tol
         diag.improving = v.n >= 2 and not diag.val_flat and (v.last_slope > 0 or v.argmax_step == v.last_step)
+    kl = _kl(sums[names.KL], metrics.series(names.KL), th) if names.KL in sums else None
+    if kl is not None and val_gained(diag, th):
+        assert v is not None
+        note = (f"; val/score rose alongside it ({v.start:.4g} -> best {v.max:.4g}, held to the end), so this "
+                "reads as the policy learning, which §4.3.1 does not act on")
+        diag.observations.extend(replace(o, claim=o.claim + note) for o in kl.observations)
+        kl = None
     found: dict[str, Finding | None] = {
-        KL_SPIKE: _kl(sums[names.KL], metrics.series(names.KL), th) if names.KL in sums else None,
+        KL_SPIKE: kl,
         ENTROPY_COLLAPSE: _entropy(sums[names.ENTROPY], th) if names.ENTROPY in sums else None,
         TRUNCATION: (_truncation(sums[names.RESPONSE_CLIP_RATIO], sums.get(names.RESPONSE_LENGTH), th)
                      if names.RESPONSE_CLIP_RATIO in sums else None),
