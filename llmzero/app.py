@@ -272,12 +272,13 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
                 f"with, and cluster._target_={type(executor).__module__}.{type(executor).__name__} cannot find that "
                 f"job again: rerun with the search's own cluster settings (cluster in {rundir.config_file}) until no "
                 "phase is in flight, then change the cluster")
-        problems = executor.check(trainer, search_dir, console.print)
-        if problems:
-            raise ConfigError("; ".join(problems))
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
         schedule = schedule_of(cfg, settings, space, theta0, trainer)
+        # After the config's own checks: a typo is reported before the cluster is probed or the host's GPUs counted.
+        problems = executor.check(trainer, search_dir, console.print)
+        if problems:
+            raise ConfigError("; ".join(problems))
         # Everything is checked: from here on the directory is ours to write.
         rundir.remove_orphans()
         write_text_atomic(rundir.config_file, OmegaConf.to_yaml(cfg, resolve=True))

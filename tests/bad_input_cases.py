@@ -153,6 +153,8 @@ CASES = [
     Case("verl override verl lacks", ["trainer=verl", "cluster.gpus_per_phase=1",
                                       "trainer.overrides=['trainer.no_such=1']"], 2,
          ("trainer.no_such", "Could not override"), synthetic=False),
+    Case("verl on a machine without a GPU", ["trainer=verl", "cluster.gpus_per_phase=1"], 2,
+         ("trainer=verl", "cluster.gpus_per_phase=1", "torch sees 0", "cluster=ray"), synthetic=False),
     Case("task that does not exist", ["task=chemcot_typo"], 2, ("task=chemcot_typo", "arithmetic")),
     Case("task data file missing", ["task=wildsci", "task.data_files={tmp}/wildsci.jsonl"], 2,
          ("task=wildsci", "task.data_files=", "wildsci.jsonl", "FileNotFoundError")),

@@ -204,6 +204,58 @@ def test_a_job_that_ray_no_longer_knows_is_a_failed_phase_that_names_it(tmp_path
     assert "Job llmzero-run-n4-abc does not exist" in result.error and "could not be read" in result.log_tail
 
 
+class ErrorRepliesFor:
+    """The real head's job client, except that its status requests get an HTTP error reply while `failing` says
+    so (a dashboard too busy to answer, a proxy in front of it): the only part of a head in trouble a test can
+    stage on one machine. Everything else (stop_job, logs) goes to the real head."""
+
+    def __init__(self, client, code: int):
+        self.client, self.code, self.failing = client, code, True
+
+    def get_job_info(self, job_id):
+        if self.failing:
+            raise RuntimeError(f"Request failed with status code {self.code}: Internal Server Error.")
+        return self.client.get_job_info(job_id)
+
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+
+@pytest.mark.parametrize("code", [500, 503])
+def test_an_error_reply_is_not_a_lost_job_and_a_head_that_stays_silent_has_its_job_stopped(head, tmp_path, code,
+                                                                                          monkeypatch):
+    executor = RayExecutor(address=head.address)
+    spec = PhaseSpec(node_id=6, hparams=HP, output_dir=str(tmp_path / "phase"), max_steps=3)
+    real = executor.launch(DeafTrainer(task={"name": "arithmetic", "train_size": 64}, model={}), spec)
+    flaky = ErrorRepliesFor(head.client(), code)
+    handle = RayPhase(flaky, real.job_id, tmp_path / "phase", address=head.address)
+    for _ in range(3):  # error replies: the phase is still running, not failed
+        assert not handle.done()
+        time.sleep(0.1)
+    flaky.failing = False
+    deadline = time.monotonic() + 60
+    while head.client().get_job_status(real.job_id) != "RUNNING" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(1.1)  # past STATUS_EVERY_S, so the next poll asks again
+    assert not handle.done() and handle.state == "running"
+    # A reattaching search that meets an error reply watches the job rather than relaunching it.
+    executor._client = flaky
+    flaky.failing = True
+    assert isinstance(executor.reattach(real.job_id, spec), RayPhase)
+    # Silent past the limit: failed, named, and the job is stopped so it does not keep its GPUs.
+    monkeypatch.setattr("llmzero.executors.ray_phase.UNREACHABLE_LIMIT_S", 1.0)
+    time.sleep(1.1)
+    handle.done()
+    time.sleep(1.1)
+    assert handle.done()
+    result = handle.result()
+    assert result.status == "failed" and "has not answered for 1 s" in result.error
+    assert f"status code {code}" in result.error and "asked Ray to stop the job" in result.error
+    while head.client().get_job_status(real.job_id) not in ("STOPPED", "FAILED") and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert head.client().get_job_status(real.job_id) == "STOPPED"
+
+
 # ------------------------------------------------------------------------------------------- searches
 
 

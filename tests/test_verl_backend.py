@@ -101,6 +101,19 @@ def test_verl_refusals_reach_the_search_as_one_message_naming_the_setting(tmp_pa
                      "over the phase's 4 GPUs; choose a batch_size making that a multiple of 4"]
 
 
+@pytest.mark.parametrize("engine, rank, refused", [("vllm", 512, False), ("vllm", 1024, True), ("sglang", 1024, False)])
+def test_a_lora_rank_vllm_cannot_serve_is_refused_before_the_phase_starts(engine, rank, refused):
+    cfg = compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", f"trainer.rollout_engine={engine}")
+    hp = paper_hparams(1e-5, 1e-3, 1.0, 0.2, 8, rank, 4)
+    found = trainer_from_config(cfg).check(hp)
+    if refused:
+        assert found == ["lora_rank=1024 is more than trainer.rollout_engine=vllm serves: vLLM's largest LoRA rank "
+                         "is 512 (verl rounds a rank up to one vLLM allows and refuses one above it); allowed: "
+                         "lora_rank ≤ 512"]
+    else:
+        assert not any("lora_rank" in p for p in found)
+
+
 def test_papersearchqa_runs_with_its_tool_or_closed_book_and_only_the_tool_turns_on_multi_turn(tmp_path):
     theta0 = {**paper_hparams(1e-5, 1e-3, 1.0, 0.2, 4, 16, 2), "response_length": 512}  # a batch the fixture holds
     for tool in ("true", "false"):  # with the tool, check() composes and validates the multi-turn keys too
@@ -246,3 +259,18 @@ def test_verl_metrics_map_to_canonical_names_and_the_tasks_own_aggregate():
     assert rec[names.VAL_SCORE] == pytest.approx(((0.5 + 1.0) / 2 + 0.25 + 0.0) / 3)
     assert rec["val/mol_und"] == 0.75 and rec["val/mol_edit_add"] == 0.25 and rec[names.TEST_SCORE] == 1.0
     assert canonical({"step": 0, "data": {}}, start_step=0, global_offset=0, summarise=dict, counts={}) is None
+
+
+def test_final_scores_are_generated_at_the_models_eval_length_not_the_phases(tmp_path):
+    """Qwen3: phases train at response_length 6144, the test and base-model scores use 8192 (§4.1, Appendix B.1)."""
+    from llmzero.trainers.verl.evaluate import eval_hparams
+
+    cfg = compose_cfg("model=qwen3_4b", "trainer=verl", "cluster=ray_8gpu")
+    trainer = trainer_from_config(cfg)
+    theta0 = root_hparams(cfg, build_space(cfg, trainer))
+    assert (theta0["response_length"], trainer.eval_length(theta0)) == (6144, 8192)
+    request = {"checkpoint": None, "split": "test", "hparams": theta0, "max_new_tokens": trainer.eval_length(theta0)}
+    hp = eval_hparams(request)
+    verl_cfg = checked(phase_overrides(hp, 1, VerlTrainerConfig(), PAPER_8_GPUS, run_files(tmp_path)))
+    assert verl_cfg.data.max_response_length == 8192 and verl_cfg.actor_rollout_ref.rollout.response_length == 8192
+    assert eval_hparams({**request, "max_new_tokens": None})["response_length"] == 6144

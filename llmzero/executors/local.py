@@ -18,7 +18,8 @@ class LocalExecutor:
         self.name = self.opts.name
 
     def check(self, trainer: TrainerBackend, search_dir: Path, say: Callable[[str], None] | None = None) -> list[str]:
-        return []
+        host_problems = getattr(trainer, "host_problems", None)  # optional: a user's backend may predate it
+        return list(host_problems()) if callable(host_problems) else []
 
     def launch(self, trainer: TrainerBackend, spec: PhaseSpec) -> PhaseHandle:
         return trainer.start(spec)

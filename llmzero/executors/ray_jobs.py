@@ -31,7 +31,7 @@ from typing import Any, Callable
 from ..config.ray_cluster import RayClusterConfig
 from ..state.phase_dir import LOG_FILE, RESULT_FILE
 from ..trainers.base import PhaseSpec, TrainerBackend, TrainerBase
-from .ray_phase import TERMINAL, RayPhase, brief, job_status
+from .ray_phase import TERMINAL, RayPhase, brief, job_status, job_unknown
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the llmzero package the search runs, shipped to the workers
 WRAPPER = "llmzero.executors.phase_log"
@@ -95,8 +95,13 @@ class RayExecutor:
         client = self.client()
         try:
             client.get_job_info(job_id)
-        except RuntimeError:
-            return None
+        except RuntimeError as exc:
+            if job_unknown(exc):
+                return None
+            # Any other error reply is a head that cannot answer now, not proof the job is gone: relaunching would
+            # put a second writer on the phase directory, so the handle watches it and asks again.
+        except OSError:
+            pass
         return RayPhase(client, job_id, spec.output_dir, gpus=self.opts.gpus_per_phase,
                         stop_grace_s=self.opts.stop_grace_s, address=self._address(), watch_start=False)
 

@@ -7,6 +7,10 @@ phase; only the process's life comes from Ray (JobSubmissionClient.get_job_info)
   running `stop_grace_s` later, stop_job ends it, and what it saved counts as early-stopped.
 - A job stopped by anyone else (`ray job stop`, the dashboard), or failed, or gone from Ray (the head lost it),
   is a failed phase whose error is Ray's own status message; the error analyzer reads it like any failure.
+- Only the job server's 404 means "gone". Any other error reply (a 500 from a busy dashboard, a 502 from a proxy)
+  or no reply is a head that cannot answer now: the phase keeps running and is asked again. A head silent for
+  UNREACHABLE_LIMIT_S ends the phase as failed, and the search asks Ray to stop the job on the way out, so a job
+  that was in fact running does not go on holding its GPUs unwatched.
 - Queued (PENDING: waiting for resources or for its runtime env) and running are told apart for the display.
 - The phase is over when its result.json appears (written last by every phase entry point), without waiting for
   Ray to notice the process has exited (its job supervisor looks once a second): the next phase can be
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,19 @@ def brief(message: str | None, limit: int = 800) -> str:
         return "no message from Ray"
     text = lines[0] + (f" … {lines[-1]}" if len(lines) > 1 else "")
     return text[:limit]
+
+
+def http_status(exc: BaseException) -> int | None:
+    """The HTTP status of a job server's error reply, as Ray's JobSubmissionClient words its RuntimeError
+    ("Request failed with status code 404: ..."), or None when the error names none."""
+    found = re.search(r"status code (\d{3})", str(exc))
+    return int(found.group(1)) if found else None
+
+
+def job_unknown(exc: BaseException) -> bool:
+    """The job server answered that it does not know the job (HTTP 404)."""
+    code = http_status(exc)
+    return code == 404 or (code is None and "does not exist" in str(exc))
 
 
 def job_status(info: Any) -> str:
@@ -163,15 +181,17 @@ class RayPhase:
         self._asked_at = now
         try:
             info = self.client.get_job_info(self.job_id)
-        except RuntimeError as exc:  # the job server answered: it does not know this job
-            self._gone = (f"Ray job {self.job_id} is no longer known to the Ray cluster at {self.address} (the head "
-                          f"restarted or the job was deleted): {brief(str(exc))}")
-            return
-        except OSError as exc:
+        except (RuntimeError, OSError) as exc:
+            if isinstance(exc, RuntimeError) and job_unknown(exc):
+                self._gone = (f"Ray job {self.job_id} is no longer known to the Ray cluster at {self.address} (the "
+                              f"head restarted or the job was deleted): {brief(str(exc))}")
+                return
             self._silent_since = self._silent_since or now
             if now - self._silent_since > UNREACHABLE_LIMIT_S:
                 self._gone = (f"the Ray cluster at {self.address} has not answered for {UNREACHABLE_LIMIT_S:.0f} s "
-                              f"about job {self.job_id}: {brief(str(exc))}")
+                              f"about job {self.job_id}: {brief(str(exc))}; the search asked Ray to stop the job so it "
+                              f"does not keep its GPUs (check with `ray job status {self.job_id}`)")
+                self._stop_quietly()
             return
         self._silent_since = None
         self._info = info
@@ -181,10 +201,13 @@ class RayPhase:
         if (self._stop_asked is not None and not self._forced and self._status not in TERMINAL
                 and now - self._stop_asked > self.stop_grace_s):
             self._forced = True
-            try:
-                self.client.stop_job(self.job_id)
-            except (RuntimeError, OSError):
-                pass
+            self._stop_quietly()
+
+    def _stop_quietly(self) -> None:
+        try:
+            self.client.stop_job(self.job_id)
+        except (RuntimeError, OSError):
+            pass  # a head that cannot answer cannot be told either; the message names the job to check
 
     def _running_seconds(self) -> float:
         info = self._info

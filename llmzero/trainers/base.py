@@ -170,6 +170,8 @@ class TrainerBackend(Protocol):
 
     def prepare(self, say: Callable[[str], None]) -> None: ...
 
+    def host_problems(self) -> list[str]: ...
+
     def phase_command(self, spec: PhaseSpec) -> "PhaseCommand | None": ...
 
 
@@ -193,6 +195,11 @@ class TrainerBase:
 
     def prepare(self, say: Callable[[str], None]) -> None:
         pass
+
+    def host_problems(self) -> list[str]:
+        """What this machine lacks to run a phase itself (cluster=local): each a message naming the setting and
+        the way out. Asked once before the search starts, so a missing GPU is one error, not a failed phase."""
+        return []
 
     def phase_command(self, spec: PhaseSpec) -> PhaseCommand | None:
         return None

@@ -32,6 +32,9 @@ from ..subprocess_phase import write_phase_config
 from .compose import VerlConfigError, checked, verl_config_dir
 from .overrides import RunFiles, SearchRun, Topology, phase_overrides, problems
 
+ENGINE_PACKAGES = {"vllm": ("vllm", "vllm"), "sglang": ("sglang", "sglang"),
+                   "trtllm": ("tensorrt_llm", "tensorrt-llm")}  # trainer.rollout_engine: (module, pip package)
+
 # Placeholders for check(): the real paths exist only once a phase writes them, and verl checks no path here.
 _CHECK_RUN = RunFiles(model_path="model", train_files="train.parquet", val_files=["val.parquet"],
                       reward_module="reward_fn.py", phase_config="phase_config.json", checkpoint_dir="checkpoints",
@@ -113,6 +116,28 @@ class VerlTrainer(TrainerBase):
             say(f"building the {self.model['path']} model for task {self.task.get('name', '?')} (first run only)")
             resolve_model_path(self.model, self._built_task())
 
+    def host_problems(self) -> list[str]:
+        """cluster=local runs verl's workers here: the phase's GPUs must be visible and the rollout engine installed
+        (without them verl's first phase dies in its worker startup, after the search has begun)."""
+        import importlib.util
+
+        import torch
+
+        out = []
+        need, seen = self.topology.gpus, torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if seen < need:
+            out.append(f"trainer=verl with cluster=local runs each phase on this machine, which needs "
+                       f"cluster.gpus_per_phase={need} GPU(s) here, but torch sees {seen}"
+                       f"{' (no CUDA device)' if not seen else ''}: run the search on a GPU machine, use cluster=ray "
+                       "with cluster.address of a GPU cluster, or trainer=trl on the CPU")
+        engine = self.opts.rollout_engine
+        module, package = ENGINE_PACKAGES[engine]
+        if importlib.util.find_spec(module) is None:
+            out.append(f"trainer.rollout_engine={engine} is not installed here (no module {module}): verl generates "
+                       f"its rollouts with it; pip install {package} on every machine that runs phases (the "
+                       "README's verl section names the versions)")
+        return out
+
     def phase_command(self, spec: PhaseSpec) -> PhaseCommand:
         path = write_phase_config(spec, self.task, self.model, self.options())
         argv = [sys.executable, "-m", "llmzero.trainers.verl.phase", str(path)]
@@ -123,9 +148,18 @@ class VerlTrainer(TrainerBase):
     def evaluate(self, checkpoint_dir: str | Path | None, split: str, hparams: dict[str, Any]) -> dict[str, float] | None:
         return self.evaluate_batch([EvalRequest(checkpoint_dir, split, hparams)])[0]
 
+    def eval_length(self, hparams: dict[str, Any]) -> int:
+        """Greedy length of a final score (a test score, the base model's): model.eval_max_new_tokens (the paper
+        scores at 8192, §4.1 and Appendix B.1), else the response_length of `hparams`. A phase's own validation
+        curve stays at its response_length: verl's rollout server caps every generation, validation included, at
+        rollout.response_length, so a longer val length would lengthen the training rollouts too."""
+        configured = self.model.get("eval_max_new_tokens")
+        return int(configured or require_hparams(hparams, ["response_length"], self.name)["response_length"])
+
     def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]:
         """Greedy scores from verl's validation-only runs (evaluate.py), one per request, in one process."""
-        wanted = [{**request_fields(req), "hparams": dict(req.hparams)} for req in requests]
+        wanted = [{**request_fields(req), "hparams": dict(req.hparams), "max_new_tokens": self.eval_length(req.hparams)}
+                  for req in requests]
         return run_evaluations("llmzero.trainers.verl.evaluate",
                                {"task": self.task, "model": self.model, "trainer": self.options()}, wanted,
                                backend="verl", env={"PYTHONUNBUFFERED": "1"}, timeout=self.opts.eval_timeout_s)

@@ -2,8 +2,10 @@
 
 Each request (a checkpoint or the base model, a split) is one validation-only verl run (`trainer.val_only=true`,
 `val_before_train=true`) over that split, with the checkpoint's adapter as `model.lora_adapter_path` (the base model:
-a fresh adapter, whose zero-initialised B matrices leave the model unchanged). Its scores are read from verl's file
-logger the same way a phase's validation is (metrics_map.py), so a test score and a phase's val score are computed alike.
+a fresh adapter, whose zero-initialised B matrices leave the model unchanged), generating up to the request's
+max_new_tokens (model.eval_max_new_tokens: 8192 for Qwen3, the paper's §4.1). Its scores are read from verl's file
+logger the same way a phase's validation is (metrics_map.py), so where the lengths agree a test score and a phase's
+val score are computed alike.
 Writes {"results": [{"scores": {...}} or {"error": "..."}, ...]} to the config's "output".
 """
 
@@ -26,6 +28,14 @@ from .overrides import RunFiles, phase_overrides
 log = logging.getLogger("llmzero.evaluate")
 
 
+def eval_hparams(request: dict[str, Any]) -> dict[str, Any]:
+    """The request's settings with the final-score length (VerlTrainer.eval_length) as verl's response length."""
+    hp = dict(request["hparams"])
+    if request.get("max_new_tokens"):
+        hp["response_length"] = int(request["max_new_tokens"])
+    return hp
+
+
 def score_one(config: dict[str, Any], config_path: str, request: dict[str, Any], index: int) -> dict[str, float]:
     opts, topology = options_from(dict(config.get("trainer") or {}))
     split = request["split"]
@@ -34,7 +44,7 @@ def score_one(config: dict[str, Any], config_path: str, request: dict[str, Any],
     if split not in data.files:
         raise ValueError(f"task {config['task'].get('name')!r} has no {split} split to score")
     path, templated, prompt_len = model_inputs(config["model"], data.task, data.splits[split], opts.max_prompt_length)
-    hp = dict(request["hparams"])
+    hp = eval_hparams(request)
     if request["checkpoint"]:
         hp["lora_rank"] = adapter_rank(request["checkpoint"])
     run = RunFiles(model_path=path, train_files=data.files["train"], val_files=[data.files[split]],

@@ -125,6 +125,11 @@ def _value(v: Any) -> str:
     return text if plain else quoted_value(text)
 
 
+# The largest of vLLM's MaxLoRARanks (vllm/config/lora.py), the limit verl's get_vllm_max_lora_rank enforces at
+# the rollout engine's start; checked here so the phase is refused before it reserves GPUs, even where vLLM is absent.
+VLLM_MAX_LORA_RANK = 512
+
+
 def problems(hparams: Mapping[str, Any], topology: Topology, opts: VerlTrainerConfig) -> list[str]:
     """The verl backend's own constraints (verl's config classes check the rest); each names key, value and rule."""
     hp = hparams
@@ -139,6 +144,10 @@ def problems(hparams: Mapping[str, Any], topology: Topology, opts: VerlTrainerCo
             out.append(f"{key}={value!r} is not allowed: expected an integer ≥ {low}")
     if out:
         return out
+    if opts.rollout_engine == "vllm" and rank > VLLM_MAX_LORA_RANK:
+        out.append(f"lora_rank={rank} is more than trainer.rollout_engine=vllm serves: vLLM's largest LoRA rank is "
+                   f"{VLLM_MAX_LORA_RANK} (verl rounds a rank up to one vLLM allows and refuses one above it); "
+                   f"allowed: lora_rank ≤ {VLLM_MAX_LORA_RANK}")
     if bs % opts.mini_batches:
         out.append(f"batch_size={bs} is not divisible by trainer.mini_batches={opts.mini_batches}; verl splits a "
                    "step's prompts into equal mini-batches")
