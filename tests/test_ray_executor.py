@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from rich.console import Console
@@ -22,7 +23,7 @@ from llmzero.agents.base import StopDecision
 from llmzero.agents.heuristic import HeuristicAgent
 from llmzero.app import run_search
 from llmzero.config.schema import ConfigError
-from llmzero.executors.ray_jobs import RayExecutor
+from llmzero.executors.ray_jobs import RayExecutor, probe_targets
 from llmzero.executors.ray_phase import RayPhase
 from llmzero.trainers.base import PhaseCommand, PhaseSpec
 from llmzero.trainers.synthetic import SyntheticTrainer
@@ -137,14 +138,15 @@ def test_a_search_directory_the_workers_cannot_see_is_refused(head):
     run_dir = head.private_dir / "run"
     with pytest.raises(ConfigError) as err:
         run_search(ray_cfg(head), run_dir, quiet())
-    assert f"search.dir={run_dir} is not shared with the Ray workers" in str(err.value)
+    assert f"search.dir={run_dir} is not shared with the Ray workers: a probe job on GPU node" in str(err.value)
     assert "every Ray node mounts at the same path" in str(err.value)
     assert not (run_dir / "tree.json").exists()
 
 
 def test_a_runtime_env_that_does_not_build_is_refused_and_fails_a_phase_with_rays_message(head, tmp_path):
     broken = "+cluster.runtime_env.py_modules=[https://127.0.0.1:1/missing.zip]"
-    with pytest.raises(ConfigError, match=r"the probe job on the Ray cluster at .* failed: runtime_env setup failed"):
+    with pytest.raises(ConfigError, match=r"the probe job on GPU node [\d.]+ of the Ray cluster at .* failed: "
+                                          r"runtime_env setup failed"):
         run_search(ray_cfg(head, broken), tmp_path / "run", quiet())
     # The same env failing only once phases run (it broke after the probe): the node's error is Ray's message.
     executor = RayExecutor(address=head.address, runtime_env={"py_modules": ["https://127.0.0.1:1/missing.zip"]})
@@ -157,6 +159,16 @@ def test_a_runtime_env_that_does_not_build_is_refused_and_fails_a_phase_with_ray
     result = handle.result()
     assert result.status == "failed" and result.error.startswith(f"Ray job {handle.job_id} failed: runtime_env setup failed")
     assert "Connection refused" in result.error and "never started" in result.log_tail
+
+
+def test_the_probe_runs_on_every_gpu_node_pinned_by_its_node_resource():
+    def node(ip, gpus):
+        return SimpleNamespace(node_ip=ip, resources_total={"CPU": 8.0, "GPU": float(gpus), f"node:{ip}": 1.0})
+
+    cluster = [node("10.0.0.1", 0), node("10.0.0.3", 8), node("10.0.0.2", 8), node("10.0.0.2", 8)]
+    assert probe_targets(cluster) == [("GPU node 10.0.0.2", {"node:10.0.0.2": 0.001}),
+                                      ("GPU node 10.0.0.3", {"node:10.0.0.3": 0.001})]
+    assert probe_targets([node("10.0.0.1", 0)]) == probe_targets(None) == [("a worker", {})]
 
 
 class DeafTrainer(SyntheticTrainer):

@@ -12,8 +12,9 @@ Each phase is one job submitted through Ray's Job Submission API (the address `r
                  at any moment finds its jobs again (reattach) and never starts a second writer on a phase dir
 
 Phase directories must be on storage every Ray node mounts at the same path as the search (search.dir on NFS,
-EFS, Lustre). check() proves it before the first phase with a probe job that writes into the search directory,
-and refuses a cluster that cannot be reached or whose largest node has fewer GPUs than a phase asks for.
+EFS, Lustre). check() proves it before the first phase with a probe job on each GPU node (pinned there by the
+node's own `node:<ip>` resource; the phases' GPU workers write checkpoints from those nodes) that writes into the
+search directory, and refuses a cluster that cannot be reached or whose largest node has fewer GPUs than a phase asks for.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from typing import Any, Callable
 from ..config.ray_cluster import RayClusterConfig
 from ..state.phase_dir import LOG_FILE, RESULT_FILE
 from ..trainers.base import PhaseSpec, TrainerBackend, TrainerBase
-from .ray_phase import TERMINAL, RayPhase, brief, job_status, job_unknown
+from .ray_phase import TERMINAL, RayPhase, brief, job_status, job_unknown, stop_job_quietly
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the llmzero package the search runs, shipped to the workers
 WRAPPER = "llmzero.executors.phase_log"
@@ -60,8 +61,9 @@ class RayExecutor:
         except ConnectionError as exc:
             return [str(exc)]
         address = client.get_address()
-        problems = self._check_resources(address, say)
-        return problems or self._probe(client, address, Path(search_dir), say)
+        nodes = self._alive_nodes(address, say)
+        problems = self._check_resources(nodes, address, say)
+        return problems or self._probe(client, address, Path(search_dir), say, probe_targets(nodes))
 
     def launch(self, trainer: TrainerBackend, spec: PhaseSpec) -> RayPhase:
         client = self.client()
@@ -151,15 +153,20 @@ class RayExecutor:
                     "address, e.g. cluster.address=http://<head>:8265") from None
         return self._client
 
-    def _check_resources(self, address: str, say: Callable[[str], None]) -> list[str]:
-        """Refuse up front what Ray would queue forever: a phase bigger than the biggest node."""
+    def _alive_nodes(self, address: str, say: Callable[[str], None]) -> list[Any] | None:
+        """The cluster's live nodes (Ray's state API), or None when they cannot be listed."""
         try:
             from ray.util.state import list_nodes
 
-            nodes = [n for n in list_nodes(address=address, detail=True, raise_on_missing_output=False)
-                     if str(n.state) == "ALIVE"]
+            return [n for n in list_nodes(address=address, detail=True, raise_on_missing_output=False)
+                    if str(n.state) == "ALIVE"]
         except Exception as exc:  # noqa: BLE001 - the state API is optional; the probe still runs
             say(f"Ray cluster at {address}: its nodes could not be listed ({brief(str(exc))}); resources not checked")
+            return None
+
+    def _check_resources(self, nodes: list[Any] | None, address: str, say: Callable[[str], None]) -> list[str]:
+        """Refuse up front what Ray would queue forever: a phase bigger than the biggest node."""
+        if nodes is None:
             return []
 
         def most(key: str) -> float:
@@ -182,20 +189,39 @@ class RayExecutor:
                 "demand, set cluster.check_resources=false)"
                 for key, value, res, unit, what in asks if value and value > most(res) / unit]
 
-    def _probe(self, client: Any, address: str, search_dir: Path, say: Callable[[str], None]) -> list[str]:
-        """A job with the phases' runtime env writes a file into the search directory; it must appear here."""
-        token = uuid.uuid4().hex[:12]
-        probe = search_dir / f".llmzero-probe-{token}.log"
-        code = "import sys, llmzero; print('llmzero', llmzero.__version__, 'python', sys.version.split()[0])"
-        say(f"probing the Ray workers: a job that writes {probe.name} into {search_dir} ...")
+    def _probe(self, client: Any, address: str, search_dir: Path, say: Callable[[str], None],
+               targets: list[tuple[str, dict[str, float]]]) -> list[str]:
+        """On every target node, a job with the phases' runtime env writes a file into the search directory; each
+        must appear here. The jobs run side by side, so a cluster of many GPU nodes costs one probe's time."""
+        where = ", ".join(label for label, _ in targets)
+        say(f"probing the Ray workers ({where}): a job on each writes a file into {search_dir} ...")
         t0 = time.monotonic()
-        job_id = f"llmzero-probe-{token}"
-        try:
-            client.submit_job(entrypoint=self.entrypoint([self.opts.python, "-c", code], probe), submission_id=job_id,
-                              runtime_env=self.runtime_env({}), entrypoint_num_cpus=0)
-        except (RuntimeError, OSError, ValueError) as exc:
-            return [f"the Ray cluster at {address} refused the probe job: {brief(str(exc))} "
-                    "(check cluster.runtime_env, cluster.pip and cluster.ship_package)"]
+        jobs = []
+        for label, resources in targets:
+            token = uuid.uuid4().hex[:12]
+            jobs.append((label, resources, f"llmzero-probe-{token}", search_dir / f".llmzero-probe-{token}.log"))
+        code = "import sys, llmzero; print('llmzero', llmzero.__version__, 'python', sys.version.split()[0])"
+        for label, resources, job_id, probe in jobs:
+            try:
+                client.submit_job(entrypoint=self.entrypoint([self.opts.python, "-c", code], probe),
+                                  submission_id=job_id, runtime_env=self.runtime_env({}), entrypoint_num_cpus=0,
+                                  entrypoint_resources=resources or None)
+            except (RuntimeError, OSError, ValueError) as exc:
+                return [f"the Ray cluster at {address} refused the probe job for {label}: {brief(str(exc))} "
+                        "(check cluster.runtime_env, cluster.pip and cluster.ship_package)"]
+        for label, _, job_id, probe in jobs:
+            problem = self._probe_result(client, address, search_dir, label, job_id, probe, t0)
+            if problem:
+                for _, _, other, _ in jobs:
+                    stop_job_quietly(client, other)
+                return [problem]
+        say(f"probe job{'s' if len(jobs) > 1 else ''} ok in {time.monotonic() - t0:.1f} s: "
+            f"{where} write{'s' if len(jobs) == 1 else ''} into {search_dir}")
+        return []
+
+    def _probe_result(self, client: Any, address: str, search_dir: Path, label: str, job_id: str, probe: Path,
+                      t0: float) -> str | None:
+        """None when the probe job on `label` ended well and its file is visible here, else the problem."""
         status, info = "PENDING", None
         while time.monotonic() - t0 < self.opts.probe_timeout_s:
             info = client.get_job_info(job_id)
@@ -203,28 +229,36 @@ class RayExecutor:
             if status in TERMINAL:
                 break
             time.sleep(0.5)
-        not_shared = (f"search.dir={search_dir} is not shared with the Ray workers: a probe job on the cluster at "
-                      f"{address} could not write {probe.name} there, or wrote it where this machine does not see it. "
-                      "Put search.dir on storage every Ray node mounts at the same path (NFS, EFS, Lustre) and run "
-                      "the search with that path")
+        not_shared = (f"search.dir={search_dir} is not shared with the Ray workers: a probe job on {label} of the "
+                      f"cluster at {address} could not write {probe.name} there, or wrote it where this machine does "
+                      "not see it. Put search.dir on storage every Ray node mounts at the same path (NFS, EFS, "
+                      "Lustre) and run the search with that path")
         if status not in TERMINAL:
-            client.stop_job(job_id)
-            return [f"the probe job {job_id} did not finish within cluster.probe_timeout_s={self.opts.probe_timeout_s:g} s "
-                    f"(Ray: {status}, {brief(getattr(info, 'message', ''))}); the cluster may have no free CPU, or a "
-                    "runtime env still building: raise cluster.probe_timeout_s, or see `ray job logs "
-                    f"{job_id} --address {address}`"]
+            stop_job_quietly(client, job_id)
+            return (f"the probe job {job_id} on {label} did not finish within cluster.probe_timeout_s="
+                    f"{self.opts.probe_timeout_s:g} s (Ray: {status}, {brief(getattr(info, 'message', ''))}); the "
+                    "cluster may have no free CPU, or a runtime env still building: raise cluster.probe_timeout_s, "
+                    f"or see `ray job logs {job_id} --address {address}`")
         if status != "SUCCEEDED":
-            logs = _job_logs(client, job_id)
-            if CANNOT_WRITE in logs:
-                return [not_shared]
-            return [f"the probe job on the Ray cluster at {address} failed: {brief(getattr(info, 'message', ''))}. A "
-                    "phase would fail the same way (check cluster.runtime_env, cluster.pip, cluster.python="
-                    f"{self.opts.python!r}); its logs: `ray job logs {job_id} --address {address}`"]
+            if CANNOT_WRITE in _job_logs(client, job_id):
+                return not_shared
+            return (f"the probe job on {label} of the Ray cluster at {address} failed: "
+                    f"{brief(getattr(info, 'message', ''))}. A phase would fail the same way (check "
+                    f"cluster.runtime_env, cluster.pip, cluster.python={self.opts.python!r}); its logs: "
+                    f"`ray job logs {job_id} --address {address}`")
         if not _appears(probe):
-            return [not_shared]
+            return not_shared
         probe.unlink(missing_ok=True)
-        say(f"probe job ok in {time.monotonic() - t0:.1f} s: the workers write into {search_dir}")
-        return []
+        return None
+
+
+def probe_targets(nodes: list[Any] | None) -> list[tuple[str, dict[str, float]]]:
+    """Where the probe runs: on each GPU node (each `node:<ip>` resource Ray gives a node), since phases write
+    their checkpoints from there; on any worker when the cluster has no GPU node or its nodes are unknown."""
+    gpu_nodes = sorted({str(n.node_ip) for n in nodes or [] if float((n.resources_total or {}).get("GPU", 0)) > 0})
+    if not gpu_nodes:
+        return [("a worker", {})]
+    return [(f"GPU node {ip}", {f"node:{ip}": 0.001}) for ip in gpu_nodes]
 
 
 def _job_logs(client: Any, job_id: str) -> str:

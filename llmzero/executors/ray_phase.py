@@ -64,6 +64,14 @@ def job_unknown(exc: BaseException) -> bool:
     return code == 404 or (code is None and "does not exist" in str(exc))
 
 
+def stop_job_quietly(client: Any, job_id: str) -> None:
+    """Ask Ray to stop a job; a head that cannot answer cannot be told either (the caller's message names the job)."""
+    try:
+        client.stop_job(job_id)
+    except (RuntimeError, OSError):
+        pass
+
+
 def job_status(info: Any) -> str:
     """A JobDetails' status as its plain name (RUNNING, SUCCEEDED, ...)."""
     return str(getattr(info.status, "value", info.status))
@@ -204,10 +212,7 @@ class RayPhase:
             self._stop_quietly()
 
     def _stop_quietly(self) -> None:
-        try:
-            self.client.stop_job(self.job_id)
-        except (RuntimeError, OSError):
-            pass  # a head that cannot answer cannot be told either; the message names the job to check
+        stop_job_quietly(self.client, self.job_id)
 
     def _running_seconds(self) -> float:
         info = self._info
