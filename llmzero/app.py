@@ -165,8 +165,10 @@ def build_space(cfg: DictConfig, trainer: Any) -> HParamSpace:
     clash = sorted(set(extra) & set(space.specs))
     if clash:
         raise ConfigError(f"trainer.extra_hparams redefines canonical hyperparameters {clash}; rename them")
-    return space.merged({k: v if isinstance(v, HParamSpec) else spec_from_mapping(v, f"trainer.extra_hparams.{k}")
-                         for k, v in extra.items()})
+    space = space.merged({k: v if isinstance(v, HParamSpec) else spec_from_mapping(v, f"trainer.extra_hparams.{k}")
+                          for k, v in extra.items()})
+    inert = getattr(trainer, "inert_hparams", None)  # optional: a user's backend may predate it
+    return space.with_inert(inert()) if callable(inert) else space
 
 
 def root_hparams(cfg: DictConfig, space: HParamSpace) -> dict[str, Any]:

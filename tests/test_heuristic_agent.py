@@ -422,3 +422,14 @@ def test_rollouts_are_not_doubled_past_the_cost_cap():
     assert AGENT.propose(pctx(ms, parent_node(ms, rollouts=8))).changes["rollouts"] == 16
     prop = AGENT.propose(pctx(ms, parent_node(ms, rollouts=16)))
     assert "rollouts" not in prop.changes and "cost cap (16)" in prop.rationale
+
+
+def test_the_agent_leaves_parameters_the_trainer_ignores_alone():
+    inert = SPACE.with_inert({"clip_ratio_high": "ignored by this trainer"})
+    ms = metrics(entropy=lambda s: 1.0 if s <= 5 else 0.1)  # entropy collapse: would widen clip_ratio_high
+    node = parent_node(ms)
+    ctx = pctx(ms, node)
+    assert "clip_ratio_high" in AGENT.propose(ctx).changes
+    ctx.space = inert
+    prop = AGENT.propose(ctx)
+    assert "clip_ratio_high" not in prop.changes and prop.changes["temperature"] == pytest.approx(1.2)

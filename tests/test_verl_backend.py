@@ -274,3 +274,29 @@ def test_final_scores_are_generated_at_the_models_eval_length_not_the_phases(tmp
     verl_cfg = checked(phase_overrides(hp, 1, VerlTrainerConfig(), PAPER_8_GPUS, run_files(tmp_path)))
     assert verl_cfg.data.max_response_length == 8192 and verl_cfg.actor_rollout_ref.rollout.response_length == 8192
     assert eval_hparams({**request, "max_new_tokens": None})["response_length"] == 6144
+
+
+def test_clip_ratios_are_inert_with_one_update_per_step_and_no_agent_may_change_them():
+    from llmzero.agents.base import Proposal
+    from llmzero.agents.validation import PlanRules, ProposalError, validate_proposal
+    from llmzero.hparams.space import HParamError
+
+    cfg = compose_cfg("trainer=verl", "cluster.gpus_per_phase=1")
+    trainer = trainer_from_config(cfg)
+    space = build_space(cfg, trainer)
+    assert set(trainer.inert_hparams()) == {"clip_ratio_low", "clip_ratio_high"}
+    assert "the clip never binds" in space.specs["clip_ratio_high"].inert and not space.specs["learning_rate"].inert
+    from llmzero.agents.llm.render import space_text
+
+    assert "no effect here, do not change: trainer=verl updates once per step" in space_text(space)  # the LLM's prompt
+    theta0 = root_hparams(cfg, space)
+    rules = PlanRules(space=space, steps_per_epoch=lambda hp: 10, max_steps_cap=50, trainer_check=trainer.check)
+    with pytest.raises((HParamError, ProposalError), match=r"changes.clip_ratio_high=0.3 changes a parameter that has "
+                                                             r"no effect here \(trainer=verl updates once per step"):
+        validate_proposal(Proposal({"clip_ratio_high": 0.3}, "d", "r"), parent_hparams=theta0, parent_checkpoints=[5],
+                          scratch=False, rules=rules)
+    assert validate_proposal(Proposal({"learning_rate": 2e-5}, "d", "r"), parent_hparams=theta0, parent_checkpoints=[5],
+                             scratch=False, rules=rules).hparams["learning_rate"] == 2e-5
+    # With several mini-batches the later ones are off-policy, the clip binds, and the ratios are levers again.
+    off_policy = trainer_from_config(compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", "trainer.mini_batches=2"))
+    assert off_policy.inert_hparams() == {} and not build_space(cfg, off_policy).specs["clip_ratio_high"].inert

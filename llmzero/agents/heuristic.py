@@ -230,7 +230,7 @@ class HeuristicAgent(AgentBase):
         rank = {p: i for i, p in enumerate(PRIORITY)}
         for key, cands in moves.items():
             spec = space.specs.get(key)
-            if spec is None or spec.fixed_along_path or key in ("epochs", "max_steps"):
+            if spec is None or spec.fixed_along_path or spec.inert or key in ("epochs", "max_steps"):
                 continue
             base = float(cur[key])
             ups = [c for c in cands if c[1] > base]
@@ -353,7 +353,7 @@ class HeuristicAgent(AgentBase):
         def fix(diagnosis: str, wanted: dict[str, float], rationale: str) -> ErrorFix:
             changes = {}
             for key, value in wanted.items():
-                if key in space.specs and not space.specs[key].fixed_along_path:
+                if key in space.specs and not (space.specs[key].fixed_along_path or space.specs[key].inert):
                     new = fit_value(space, key, value)
                     if new != cur.get(key):
                         changes[key] = new

@@ -100,6 +100,7 @@ def validate_proposal(
 ) -> ValidatedPlan:
     hparams = _apply_changes(parent_hparams, proposal.changes, rules.space)
     hparams = rules.space.validate(hparams, where="hparams")
+    rules.space.check_inert(parent_hparams, hparams)
     resume = proposal.resume_step
     if scratch and resume is not None:
         raise ProposalError(
@@ -119,4 +120,5 @@ def validate_fix(fix: ErrorFix, *, failed_hparams: Mapping[str, Any], rules: Pla
     hparams = _apply_changes(failed_hparams, fix.changes, rules.space)
     hparams = rules.space.validate(hparams, where="hparams")
     rules.space.check_transition(failed_hparams, hparams)
+    rules.space.check_inert(failed_hparams, hparams)
     return rules.finish(hparams, fix.max_steps, None)

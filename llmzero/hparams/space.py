@@ -12,7 +12,7 @@ never lowers a capacity parameter along a path.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 CAPACITY = "capacity"
@@ -39,6 +39,8 @@ class HParamSpec:
     log_scale: bool = False
     fixed_along_path: bool = False
     description: str = ""
+    # Non-empty: the trainer in use ignores this parameter (why, in a sentence), so no agent may change it.
+    inert: str = ""
 
     def __post_init__(self) -> None:
         """Field errors name the field only (`low=...`); HParamSpace.from_config puts the key in front."""
@@ -161,6 +163,18 @@ class HParamSpace:
         out = dict(self.specs)
         out.update(extra)
         return HParamSpace(out)
+
+    def with_inert(self, reasons: Mapping[str, str]) -> "HParamSpace":
+        """This space with `reasons[key]` marking each key of it the trainer ignores (TrainerBase.inert_hparams)."""
+        return HParamSpace({k: replace(s, inert=str(reasons[k])) if reasons.get(k) else s for k, s in self.specs.items()})
+
+    def check_inert(self, parent: Mapping[str, Any], child: Mapping[str, Any], *, where: str = "changes") -> None:
+        """Reject an agent's change to a parameter the trainer ignores: it would be reported as a strategy's
+        transition though training did not change."""
+        for key, spec in self.specs.items():
+            if spec.inert and key in parent and key in child and parent[key] != child[key]:
+                raise HParamError(f"{where}.{key}={child[key]!r} changes a parameter that has no effect here "
+                                  f"({spec.inert}); keep it at {parent[key]!r}")
 
     def keys_with_role(self, role: str) -> list[str]:
         return [k for k, s in self.specs.items() if s.role == role]

@@ -172,6 +172,8 @@ class TrainerBackend(Protocol):
 
     def host_problems(self) -> list[str]: ...
 
+    def inert_hparams(self) -> dict[str, str]: ...
+
     def phase_command(self, spec: PhaseSpec) -> "PhaseCommand | None": ...
 
 
@@ -195,6 +197,11 @@ class TrainerBase:
 
     def prepare(self, say: Callable[[str], None]) -> None:
         pass
+
+    def inert_hparams(self) -> dict[str, str]:
+        """Hyperparameters this backend, as configured, ignores: {key: why}. The search space marks them, and no
+        agent may change them (a change would be reported as a transition though training did not change)."""
+        return {}
 
     def host_problems(self) -> list[str]:
         """What this machine lacks to run a phase itself (cluster=local): each a message naming the setting and

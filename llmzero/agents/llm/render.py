@@ -40,6 +40,8 @@ def space_text(space: HParamSpace) -> str:
         notes = [spec.role] if spec.role != "other" else []
         if spec.fixed_along_path:
             notes.append("fixed along a path")
+        if spec.inert:
+            notes.append(f"no effect here, do not change: {spec.inert}")
         extra = f" [{', '.join(notes)}]" if notes else ""
         lines.append(f"- {key}: {spec.allowed()}; default {fmt(spec.default)}{extra}")
     return "\n".join(lines)

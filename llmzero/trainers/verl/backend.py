@@ -116,6 +116,15 @@ class VerlTrainer(TrainerBase):
             say(f"building the {self.model['path']} model for task {self.task.get('name', '?')} (first run only)")
             resolve_model_path(self.model, self._built_task())
 
+    def inert_hparams(self) -> dict[str, str]:
+        """With one mini-batch (trainer.mini_batches=1) and one PPO epoch per step, the policy that scores a batch is
+        the one that sampled it: the importance ratio is 1 and PPO's clip never binds, so clip ratios do nothing."""
+        if self.opts.mini_batches > 1:
+            return {}
+        why = ("trainer=verl updates once per step (trainer.mini_batches=1, one PPO epoch), so the importance ratio is "
+               "1 and the clip never binds; set trainer.mini_batches>1 to make it a lever")
+        return {"clip_ratio_low": why, "clip_ratio_high": why}
+
     def host_problems(self) -> list[str]:
         """cluster=local runs verl's workers here: the phase's GPUs must be visible and the rollout engine installed
         (without them verl's first phase dies in its worker startup, after the search has begun)."""
