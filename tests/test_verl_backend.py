@@ -300,3 +300,29 @@ def test_clip_ratios_are_inert_with_one_update_per_step_and_no_agent_may_change_
     # With several mini-batches the later ones are off-policy, the clip binds, and the ratios are levers again.
     off_policy = trainer_from_config(compose_cfg("trainer=verl", "cluster.gpus_per_phase=1", "trainer.mini_batches=2"))
     assert off_policy.inert_hparams() == {} and not build_space(cfg, off_policy).specs["clip_ratio_high"].inert
+
+
+@pytest.mark.parametrize("choice, expected", [("auto", "sdpa"), ("eager", "eager"),
+                                              ("flash_attention_2", "flash_attention_2")])
+def test_the_attention_kernel_is_one_the_machine_has(choice, expected, tmp_path):
+    """verl defaults the actor to flash_attention_2, which nothing installs; `auto` takes it only where flash_attn
+    imports (not on this CPU machine, nor on a GPU node without it)."""
+    import importlib.util
+
+    if importlib.util.find_spec("flash_attn") is not None:
+        pytest.skip("flash_attn is installed here: auto would rightly choose it")
+    hp = paper_hparams(1e-5, 1e-3, 1.0, 0.2, 8, 16, 4)
+    opts = VerlTrainerConfig(attn_implementation=choice)
+    cfg = checked(phase_overrides(hp, 1, opts, Topology(1, 1, 1), run_files(tmp_path)))
+    assert cfg.actor_rollout_ref.model.override_config.attn_implementation == expected
+
+
+def test_the_install_carries_what_verls_default_trainer_imports():
+    """verl 0.9's v1 trainer (trainer.use_v1, its default; it runs our checkpoint callback) imports transfer_queue,
+    which only verl's verl-core extra brings: `pip install 'llmzero[verl]'` must bring it too."""
+    from verl.trainer.ppo.v1 import get_trainer_cls
+
+    assert get_trainer_cls("sync").__name__ == "PPOTrainerSync"
+    cfg = checked(phase_overrides(paper_hparams(1e-5, 1e-3, 1.0, 0.2, 8, 16, 4), 1, VerlTrainerConfig(),
+                                  Topology(1, 1, 1), run_files(Path("/tmp"))))
+    assert cfg.trainer.use_v1 is True

@@ -11,6 +11,7 @@ from typing import List, Optional
 
 from .schema import TrainerConfig, _require
 
+ATTN_IMPLEMENTATIONS = ("auto", "flash_attention_2", "sdpa", "eager")
 ROLLOUT_ENGINES = ("vllm", "sglang", "trtllm")  # verl's rollout.name has no default and no other value
 LOSS_AGG_MODES = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean", "seq-mean-token-sum-norm")
 KL_LOSS_TYPES = ("kl", "k1", "abs", "mse", "k2", "low_var_kl", "k3", "full")
@@ -32,6 +33,10 @@ class VerlTrainerConfig(TrainerConfig):
     driver: str = "verl.trainer.main_ppo"  # the module a phase runs; tests point it at a labelled fake
     overrides: List[str] = field(default_factory=list)  # further verl overrides (key=value), composed and checked too
     eval_timeout_s: Optional[float] = None  # limit for one evaluate() run
+    # The actor's attention kernel (verl's model.override_config.attn_implementation, which verl defaults to
+    # flash_attention_2 though nothing installs flash_attn): auto = flash_attention_2 where flash_attn imports on
+    # the machine running the phase, else PyTorch's sdpa.
+    attn_implementation: str = "auto"
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -52,5 +57,7 @@ class VerlTrainerConfig(TrainerConfig):
         for item in self.overrides:
             _require(isinstance(item, str) and "=" in item and not item.startswith("="), "trainer.overrides", item,
                      "verl overrides written key=value, e.g. actor_rollout_ref.rollout.enforce_eager=true")
+        _require(self.attn_implementation in ATTN_IMPLEMENTATIONS, "trainer.attn_implementation",
+                 self.attn_implementation, f"one of {list(ATTN_IMPLEMENTATIONS)}")
         _require(self.eval_timeout_s is None or self.eval_timeout_s > 0, "trainer.eval_timeout_s",
                  self.eval_timeout_s, "null (no limit) or a float > 0 (seconds)")

@@ -31,6 +31,7 @@ agent_loop_config_path): rollouts and validation alike then call the tool (searc
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -250,11 +251,20 @@ def phase_overrides(hparams: Mapping[str, Any], max_steps: int, opts: VerlTraine
         "trainer.llmzero.start_step": int(run.start_step),
         f"ray_kwargs.ray_init.runtime_env.env_vars.{LOGGER_ENV}": logger_path(run.phase_dir, run.experiment),
     }
+    added[f"{model}.override_config.attn_implementation"] = attention(opts.attn_implementation)
     if run.enable_thinking is not None:
         added["data.apply_chat_template_kwargs.enable_thinking"] = bool(run.enable_thinking)
     out += [f"+{k}={_value(v)}" for k, v in added.items()]
     out += [f"{k}={_value(v)}" for k, v in run.extra.items()]
     return out + list(opts.overrides)
+
+
+def attention(choice: str) -> str:
+    """trainer.attn_implementation as verl takes it: `auto` is flash_attention_2 where flash_attn is installed (on
+    the machine composing the phase's overrides, which is the one running it), else sdpa."""
+    if choice != "auto":
+        return choice
+    return "flash_attention_2" if importlib.util.find_spec("flash_attn") is not None else "sdpa"
 
 
 def logger_path(phase_dir: str, experiment: str) -> str:
