@@ -25,7 +25,7 @@ from llmzero.app import run_search
 from llmzero.config.schema import ConfigError
 from llmzero.executors.ray_jobs import RayExecutor, probe_targets
 from llmzero.executors.ray_phase import RayPhase
-from llmzero.trainers.base import PhaseCommand, PhaseSpec
+from llmzero.trainers.base import PhaseCommand, PhaseSpec, Resources
 from llmzero.trainers.synthetic import SyntheticTrainer
 
 from ray_head import free_port, start_head
@@ -169,6 +169,36 @@ def test_the_probe_runs_on_every_gpu_node_pinned_by_its_node_resource():
     assert probe_targets(cluster) == [("GPU node 10.0.0.2", {"node:10.0.0.2": 0.001}),
                                       ("GPU node 10.0.0.3", {"node:10.0.0.3": 0.001})]
     assert probe_targets([node("10.0.0.1", 0)]) == probe_targets(None) == [("a worker", {})]
+
+
+class GpuClaimingTrainer(SyntheticTrainer):
+    """A backend whose phase claims its GPUs from inside the job, as verl's workers do (tests/gpu_claiming_phase.py,
+    a FAKE verl phase: Ray's logical GPU stands in for a real one)."""
+
+    def phase_command(self, spec):
+        spec.dir.mkdir(parents=True, exist_ok=True)
+        return PhaseCommand([sys.executable, str(TESTS / "gpu_claiming_phase.py"), str(spec.dir), "1", "4"],
+                            str(spec.dir), resources=Resources(gpus=1.0, cpus=0.0, placed_by_phase=True))
+
+
+def test_phases_whose_workers_claim_the_gpus_queue_in_the_search_instead_of_failing(head, tmp_path):
+    """cluster.max_concurrent=2 on a cluster with GPUs for one phase: Ray would start both jobs (they reserve no
+    GPU) and the second would fail verl's free-GPU check; the search holds it back until the first has ended."""
+    executor = RayExecutor(address=head.address, gpus_per_phase=1)
+    trainer = GpuClaimingTrainer(task={"name": "arithmetic", "train_size": 64}, model={})
+    handles = [executor.launch(trainer, PhaseSpec(node_id=i, hparams=HP, output_dir=str(tmp_path / str(i)),
+                                                  max_steps=1)) for i in (8, 9)]
+    seen_queued_while_first_ran = False
+    deadline = time.monotonic() + 180
+    while not all(h.done() for h in handles) and time.monotonic() < deadline:
+        if (tmp_path / "8" / "claimed").exists() and not (tmp_path / "8" / "released").exists():
+            seen_queued_while_first_ran |= handles[1].state == "queued"
+        time.sleep(0.2)
+    results = [h.result() for h in handles]
+    assert [r.status for r in results] == ["completed", "completed"], [r.error for r in results]
+    assert seen_queued_while_first_ran
+    first_released = float((tmp_path / "8" / "released").read_text())
+    assert float((tmp_path / "9" / "claimed").read_text()) >= first_released  # never both at once
 
 
 class DeafTrainer(SyntheticTrainer):

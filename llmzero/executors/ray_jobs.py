@@ -4,7 +4,9 @@ Each phase is one job submitted through Ray's Job Submission API (the address `r
 
     entrypoint   python -m llmzero.executors.phase_log <phase_dir>/log.txt -- <the backend's phase command>
     resources    cluster.gpus_per_phase GPUs, cluster.cpus_per_phase CPUs (else what the backend asks for),
-                 cluster.memory_gb_per_phase; with GPUs scarcer than cluster.max_concurrent, Ray queues the rest
+                 cluster.memory_gb_per_phase; with GPUs scarcer than cluster.max_concurrent, Ray queues the rest.
+                 A verl phase reserves no GPU (its workers claim them once it runs), so the search queues it
+                 instead, submitting it when the cluster's GPUs less its running phases' cover it (gpu_gate.py)
     runtime env  the search's own llmzero package (py_modules, cluster.ship_package), cluster.pip, the backend's
                  environment plus the variables named in cluster.forward_env (no other variable, so an API key
                  reaches a worker only when named there), and cluster.runtime_env for anything else Ray offers
@@ -32,6 +34,7 @@ from typing import Any, Callable
 from ..config.ray_cluster import RayClusterConfig
 from ..state.phase_dir import LOG_FILE, RESULT_FILE
 from ..trainers.base import PhaseSpec, TrainerBackend, TrainerBase
+from .gpu_gate import GpuGate
 from .ray_phase import TERMINAL, RayPhase, brief, job_status, job_unknown, stop_job_quietly
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the llmzero package the search runs, shipped to the workers
@@ -48,6 +51,7 @@ class RayExecutor:
         self.opts = RayClusterConfig(**options)  # every setting checked by its schema
         self.name = self.opts.name
         self._client: Any = None
+        self._gate: GpuGate | None = None
 
     # -- Executor --------------------------------------------------------------------------------
     def check(self, trainer: TrainerBackend, search_dir: Path, say: Callable[[str], None] | None = None) -> list[str]:
@@ -80,13 +84,22 @@ class RayExecutor:
         memory = self.opts.memory_gb_per_phase or command.resources.memory_gb
         handle = RayPhase(client, job_id, phase_dir, gpus=self.opts.gpus_per_phase,
                           stop_grace_s=self.opts.stop_grace_s, address=self._address())
-        try:
+        placed = command.resources.placed_by_phase
+
+        def submit() -> None:
             client.submit_job(
                 entrypoint=self.entrypoint(argv, phase_dir / LOG_FILE), submission_id=job_id,
                 runtime_env=self.runtime_env(command.env), entrypoint_num_cpus=cpus,
-                entrypoint_num_gpus=None if command.resources.placed_by_phase else (self.opts.gpus_per_phase or None),
+                entrypoint_num_gpus=None if placed else (self.opts.gpus_per_phase or None),
                 entrypoint_memory=int(memory * 1e9) if memory else None,
                 metadata={"llmzero_node": str(spec.node_id), "llmzero_phase_dir": str(phase_dir)})
+
+        if placed and self.opts.gpus_per_phase:
+            # Ray cannot queue a job that reserves no GPU: the search does (gpu_gate.py).
+            handle.defer(submit, self.gate())
+            return handle
+        try:
+            submit()
         except (RuntimeError, OSError, ValueError) as exc:
             handle.fail(f"Ray refused the job for node {spec.node_id}: {brief(str(exc))}")
         return handle
@@ -104,8 +117,20 @@ class RayExecutor:
             # put a second writer on the phase directory, so the handle watches it and asks again.
         except OSError:
             pass
-        return RayPhase(client, job_id, spec.output_dir, gpus=self.opts.gpus_per_phase,
-                        stop_grace_s=self.opts.stop_grace_s, address=self._address(), watch_start=False)
+        handle = RayPhase(client, job_id, spec.output_dir, gpus=self.opts.gpus_per_phase,
+                          stop_grace_s=self.opts.stop_grace_s, address=self._address(), watch_start=False)
+        if self.opts.gpus_per_phase:
+            self.gate().hold(handle)
+        return handle
+
+    def gate(self) -> GpuGate:
+        if self._gate is None:
+            self._gate = GpuGate(self._total_gpus)
+        return self._gate
+
+    def _total_gpus(self) -> float | None:
+        nodes = self._alive_nodes(self.client().get_address(), lambda text: None)
+        return None if nodes is None else sum(float((n.resources_total or {}).get("GPU", 0)) for n in nodes)
 
     # -- what a job is made of --------------------------------------------------------------------
     def entrypoint(self, argv: list[str], log_path: Path) -> str:

@@ -26,7 +26,7 @@ import json
 import re
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ..atomic import write_text_atomic
 from ..metrics.store import MetricsTail
@@ -99,6 +99,23 @@ class RayPhase:
         self._watch_start = watch_start
         self._asked_at = 0.0  # when Ray was last asked for the job's status
         self._result_seen: float | None = None
+        self._submit: Callable[[], None] | None = None  # set while the search's GPU gate holds the job back
+        self._gate: Any = None
+
+    def defer(self, submit: Callable[[], None], gate: Any) -> None:
+        """Submit the job only once `gate` (gpu_gate.GpuGate) admits it; until then the phase is queued."""
+        self._submit, self._gate = submit, gate
+        gate.enqueue(self)
+
+    @property
+    def finished(self) -> bool:
+        """The job no longer holds its resources: Ray has ended it, or it never reached Ray."""
+        if self._gone is not None or self._status in TERMINAL:
+            return True
+        if self._submit is not None:
+            return False
+        self._refresh()
+        return self._gone is not None or self._status in TERMINAL
 
     def fail(self, why: str) -> None:
         """The job never reached Ray (refused at submission): the phase is over, failed with `why`."""
@@ -133,6 +150,9 @@ class RayPhase:
 
     def kill(self) -> None:
         """The search is ending: stop the job now and wait until Ray confirms, so no phase outlives it unwatched."""
+        if self._submit is not None:
+            self._submit, self._gone = None, "the search ended before the phase's turn for the GPUs came"
+            return
         if self.done():
             return
         try:
@@ -181,6 +201,15 @@ class RayPhase:
             return None
 
     def _refresh(self) -> None:
+        if self._submit is not None:
+            if not self._gate.admit(self):
+                return
+            submit, self._submit = self._submit, None
+            try:
+                submit()
+            except (RuntimeError, OSError, ValueError) as exc:
+                self._gone = f"Ray refused job {self.job_id}: {brief(str(exc))}"
+                return
         now = time.time()
         # A queued job is asked at every poll, so its start (and its GPU-seconds) is dated to within a poll.
         recent = self._status != "PENDING" and now - self._asked_at < STATUS_EVERY_S
