@@ -414,3 +414,9 @@ def test_trl_phases_as_ray_jobs_overlap_stop_survive_ray_job_stop_and_kill_9(hea
     mine = {n["job_id"] for n in nodes.values()}
     assert all(str(j.status) in ("SUCCEEDED", "FAILED", "STOPPED") for k, j in jobs(head).items() if k in mine)
     assert "best path:" in stdout
+    # the final scoring ran as a Ray job too, its files on the shared search directory
+    meta = read_tree(out)["meta"]
+    assert set(meta["base_model"]) == {"val", "test"} and 0 <= meta["base_model"]["test"] <= 1
+    assert (out / "final_eval" / "log.txt").exists() and (out / "final_eval" / "eval_config.json").exists()
+    assert any((j.metadata or {}).get("llmzero_eval") == str(out / "final_eval") and str(j.status) == "SUCCEEDED"
+               for j in jobs(head).values())

@@ -29,11 +29,11 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ..config.ray_cluster import RayClusterConfig
 from ..state.phase_dir import LOG_FILE, RESULT_FILE
-from ..trainers.base import PhaseSpec, TrainerBackend, TrainerBase
+from ..trainers.base import EvalRequest, PhaseSpec, TrainerBackend, TrainerBase
 from .gpu_gate import GpuGate
 from .ray_phase import TERMINAL, RayPhase, brief, job_status, job_unknown, stop_job_quietly
 
@@ -131,6 +131,45 @@ class RayExecutor:
     def _total_gpus(self) -> float | None:
         nodes = self._alive_nodes(self.client().get_address(), lambda text: None)
         return None if nodes is None else sum(float((n.resources_total or {}).get("GPU", 0)) for n in nodes)
+
+    def evaluate(self, trainer: TrainerBackend, requests: Sequence[EvalRequest], workdir: Path
+                 ) -> list[dict[str, float] | None]:
+        """The search's final scoring as one Ray job, with the phases' resources and runtime env, its files in
+        `workdir` on the shared search directory: the search's own machine may have no GPU, and the workers cannot
+        read its /tmp. A backend without an evaluation process scores in the search process, as on cluster=local."""
+        make = getattr(trainer, "eval_job", None)
+        job = make(requests, workdir) if callable(make) and requests else None
+        if job is None:
+            return trainer.evaluate_batch(requests)
+        client = self.client()
+        argv = [self.opts.python if a == sys.executable else a for a in job.argv[:1]] + job.argv[1:]
+        job_id = f"llmzero-eval-{uuid.uuid4().hex[:12]}"
+        log = job.workdir / LOG_FILE
+        log.unlink(missing_ok=True)
+        cpus = self.opts.cpus_per_phase if self.opts.cpus_per_phase is not None else job.resources.cpus
+        placed = job.resources.placed_by_phase
+        try:
+            client.submit_job(entrypoint=self.entrypoint(argv, log), submission_id=job_id,
+                              runtime_env=self.runtime_env(job.env), entrypoint_num_cpus=cpus,
+                              entrypoint_num_gpus=None if placed else (self.opts.gpus_per_phase or None),
+                              metadata={"llmzero_eval": str(job.workdir)})
+        except (RuntimeError, OSError, ValueError) as exc:
+            return job.collect(f"Ray refused the evaluation job: {brief(str(exc))}")
+        t0, status = time.monotonic(), "PENDING"
+        while status not in TERMINAL:
+            if job.timeout is not None and time.monotonic() - t0 > job.timeout:
+                stop_job_quietly(client, job_id)
+                status = f"stopped after trainer.eval_timeout_s={job.timeout:g} s"
+                break
+            time.sleep(1.0)
+            try:
+                status = job_status(client.get_job_info(job_id))
+            except (RuntimeError, OSError) as exc:  # an error reply or no reply: ask again
+                if isinstance(exc, RuntimeError) and job_unknown(exc):
+                    status = "no longer known to Ray"
+                    break
+        text = log.read_text(errors="replace") if log.exists() else _job_logs(client, job_id)
+        return job.collect(f"{text}\n(Ray job {job_id}: {status})")
 
     # -- what a job is made of --------------------------------------------------------------------
     def entrypoint(self, argv: list[str], log_path: Path) -> str:

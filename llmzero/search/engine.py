@@ -288,7 +288,7 @@ class SearchEngine:
 
     def _finish(self, stop_reason: str) -> SearchResult:
         evaluate_final(self.tree, self.rundir, self.trainer, self.meta, self.root_hparams,
-                       lambda text: self.observers.on_message(self.view(), text))
+                       lambda text: self.observers.on_message(self.view(), text), self.executor)
         self.meta["stop_reason"] = stop_reason
         self.meta["finished_at"] = time.time()
         self.save()

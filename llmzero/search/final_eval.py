@@ -14,12 +14,16 @@ from ..state.rundir import RunDir
 from ..trainers.base import EvalRequest, TrainerBackend
 from ..tree import Tree
 
+FINAL_EVAL_DIR = "final_eval"
+
 
 def evaluate_final(tree: Tree, rundir: RunDir, trainer: TrainerBackend, meta: dict[str, Any],
-                   root_hparams: dict[str, Any], say: Callable[[str], None]) -> None:
+                   root_hparams: dict[str, Any], say: Callable[[str], None], executor: Any = None) -> None:
     """Fill in best.test_score and meta["base_model"] {"val", "test"} where the backend can evaluate.
 
-    The base model is scored with θ0's settings (its response length, say), a checkpoint with its phase's."""
+    The base model is scored with θ0's settings (its response length, say), a checkpoint with its phase's. An
+    executor with an `evaluate` (cluster=ray) runs the scoring where the phases ran, its files in the search
+    directory's final_eval/ (the machine running the search may have no GPU, and the workers cannot read its /tmp)."""
     if not trainer.can_evaluate:
         return
     best = tree.best_node()
@@ -37,7 +41,9 @@ def evaluate_final(tree: Tree, rundir: RunDir, trainer: TrainerBackend, meta: di
         return
     say(f"evaluating {', '.join(labels)} ({len(requests)} scoring{'s' if len(requests) > 1 else ''}, "
         f"one evaluation run)")
-    results = trainer.evaluate_batch(requests)
+    run_on_cluster = getattr(executor, "evaluate", None)
+    results = (run_on_cluster(trainer, requests, rundir.root / FINAL_EVAL_DIR) if callable(run_on_cluster)
+               else trainer.evaluate_batch(requests))
     for req, scores in zip(requests, results):
         if not scores or "score" not in scores:
             continue

@@ -211,6 +211,11 @@ class TrainerBase:
     def phase_command(self, spec: PhaseSpec) -> PhaseCommand | None:
         return None
 
+    def eval_job(self, requests: Sequence[EvalRequest], workdir: str | Path) -> Any:
+        """The final evaluation as a process (eval_process.EvalJob) an executor can run on the cluster, its files
+        in `workdir`; None: evaluate_batch runs in the search process (or the backend cannot evaluate)."""
+        return None
+
     def start(self, spec: PhaseSpec) -> PhaseHandle:
         command = self.phase_command(spec)
         if command is None:

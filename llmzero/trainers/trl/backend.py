@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -23,7 +24,7 @@ from ...hparams.space import HParamSpace, HParamSpec
 from ...hparams.steps import steps_per_epoch
 from ...models.resolve import model_path_problem
 from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
-from ..eval_process import request_fields, run_evaluations
+from ..eval_process import EvalJob, eval_job, request_fields, run_local
 from ..subprocess_phase import write_phase_config
 from .config_map import MANAGED_FIELDS, problems
 
@@ -155,10 +156,16 @@ class TRLTrainer(TrainerBase):
         A request that fails gives None (with a warning carrying the log), so a finished search is not lost to a
         failed final scoring.
         """
+        with tempfile.TemporaryDirectory(prefix="llmzero-trl-eval-") as tmp:
+            return run_local(self.eval_job(requests, tmp)) if requests else []
+
+    def eval_job(self, requests: Sequence[EvalRequest], workdir: str | Path) -> EvalJob:
+        """The evaluation process of `requests`, its files in `workdir` (an executor may run it on the cluster)."""
         wanted = []
         for req in requests:
             fields = request_fields(req)
             wanted.append({**fields, "max_new_tokens": self.max_new_tokens(fields["checkpoint"], req.hparams)})
-        return run_evaluations("llmzero.trainers.trl.evaluate",
-                               {"task": self.task, "model": self.model, "trainer": self.options()}, wanted,
-                               backend="TRL", env=self._env(), timeout=self.opts.eval_timeout_s)
+        return eval_job("llmzero.trainers.trl.evaluate",
+                        {"task": self.task, "model": self.model, "trainer": self.options()}, wanted, workdir,
+                        backend="TRL", env=self._env(), timeout=self.opts.eval_timeout_s,
+                        resources=Resources(cpus=float(self.opts.torch_threads or 1)))

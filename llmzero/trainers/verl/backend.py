@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -27,7 +28,7 @@ from ...config.verl_trainer import VerlTrainerConfig
 from ...hparams.steps import steps_per_epoch
 from ...models.resolve import model_path_problem
 from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
-from ..eval_process import request_fields, run_evaluations
+from ..eval_process import EvalJob, eval_job, request_fields, run_local
 from ..subprocess_phase import write_phase_config
 from .compose import VerlConfigError, checked, verl_config_dir
 from .overrides import RunFiles, SearchRun, Topology, phase_overrides, problems
@@ -167,8 +168,15 @@ class VerlTrainer(TrainerBase):
 
     def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]:
         """Greedy scores from verl's validation-only runs (evaluate.py), one per request, in one process."""
+        with tempfile.TemporaryDirectory(prefix="llmzero-verl-eval-") as tmp:
+            return run_local(self.eval_job(requests, tmp)) if requests else []
+
+    def eval_job(self, requests: Sequence[EvalRequest], workdir: str | Path) -> EvalJob:
+        """The validation-only verl runs of `requests`, their files in `workdir`; on cluster=ray the executor runs
+        the job on the cluster (its workers claim the phase's GPUs, as a phase's do)."""
         wanted = [{**request_fields(req), "hparams": dict(req.hparams), "max_new_tokens": self.eval_length(req.hparams)}
                   for req in requests]
-        return run_evaluations("llmzero.trainers.verl.evaluate",
-                               {"task": self.task, "model": self.model, "trainer": self.options()}, wanted,
-                               backend="verl", env={"PYTHONUNBUFFERED": "1"}, timeout=self.opts.eval_timeout_s)
+        return eval_job("llmzero.trainers.verl.evaluate",
+                        {"task": self.task, "model": self.model, "trainer": self.options()}, wanted, workdir,
+                        backend="verl", env={"PYTHONUNBUFFERED": "1"}, timeout=self.opts.eval_timeout_s,
+                        resources=Resources(gpus=float(self.topology.gpus), cpus=1.0, placed_by_phase=True))
