@@ -130,6 +130,18 @@ def test_claude_proposer_sends_system_summaries_and_plot_and_reaches_a_proposal(
     assert KEY not in json.dumps(call)
 
 
+def test_the_prompts_prescribe_no_direction_for_any_kind_of_parameter(server, space, tmp_path, monkeypatch):
+    # Appendix G: the prompts hard-code no strategy; §4.3.2's capacity/regularisation asymmetry is a finding the
+    # agent may or may not rediscover, so neither the rules nor the parameters' roles are in what it reads.
+    server.push(answer())
+    claude(server, monkeypatch).propose(proposal_ctx(space, tmp_path))
+    text = server.requests[0].system_text() + server.requests[0].user_text()
+    assert "lora_rank" in text and "response_length" in text
+    for phrase in ("should not go down", "should not decrease", "capacity parameter", "[capacity", "[regularisation",
+                   "accumulate", "oscillate"):
+        assert phrase not in text.lower(), phrase
+
+
 def test_static_prompt_is_cached_on_the_second_call(server, space, tmp_path, monkeypatch):
     agent = claude(server, monkeypatch)
     server.push(answer(), answer())

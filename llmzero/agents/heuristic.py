@@ -14,7 +14,8 @@ multi-parameter transition:
 
 Per hyperparameter, same-direction moves keep the strongest; opposite moves are settled by
 diagnosis.PRIORITY (stabilise before accelerating). Capacity parameters never decrease along a
-path, parameters fixed along a path (lora_rank) never change, every value is clamped to its
+path: that is our rule for this agent, taken from what §4.3.2 observed; the LLM agents' prompts carry no such
+rule (Appendix G), so with them the asymmetry can only emerge. Parameters fixed along a path (lora_rank) never change, every value is clamped to its
 bounds and coerced to its type. The same agent is the fallback when an LLM agent fails.
 """
 

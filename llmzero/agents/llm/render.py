@@ -37,7 +37,9 @@ def config_yaml(hparams: Mapping[str, Any]) -> str:
 def space_text(space: HParamSpace) -> str:
     lines = []
     for key, spec in space.specs.items():
-        notes = [spec.role] if spec.role != "other" else []
+        # A parameter's role (capacity, regularisation) stays out of the prompt: §4.3.2 reports how the two
+        # kinds moved as a finding, and Appendix G's prompts hard-code no strategy that would presuppose it.
+        notes = []
         if spec.fixed_along_path:
             notes.append("fixed along a path")
         if spec.inert:
