@@ -130,6 +130,65 @@ def test_random_trials_follow_the_seed_and_the_paper_ranges(space):
         assert h["epochs"] == pytest.approx(3.0) or h["epochs"] == pytest.approx(5.0)
 
 
+def _paper_trials(task, mode, trials=8, seed=0):
+    from omegaconf import OmegaConf
+    from llmzero.app import root_hparams
+    register_configs()
+    with initialize_config_dir(config_dir=str(conf_dir()), version_base=None):
+        c = compose(config_name="config", overrides=[f"task={task}", "model=qwen3_4b", "trainer=verl",
+                                                     f"sweeper.mode={mode}"])
+    space = HParamSpace.from_config(OmegaConf.to_container(c.search.space, resolve=True))
+    sweeper = SweeperConfig(**{k: v for k, v in OmegaConf.to_container(c.sweeper).items()})
+    theta0 = root_hparams(c, space)
+    if mode == "grid":
+        return c, theta0, grid_trials(sweeper.params("grid"), theta0, space)
+    return c, theta0, random_trials(sweeper.params("random"), theta0, space, trials, seed)
+
+
+@pytest.mark.parametrize("task,ranks", [("chemcot", [64, 128]), ("wildsci", [64, 128]),
+                                        ("papersearchqa", [64, 128]), ("ssmr", [16, 32, 64, 128])])
+def test_a_paper_task_runs_table_16s_grid_literally(task, ranks):
+    c, theta0, trials = _paper_trials(task, "grid")
+    lrs = [1e-5, 3e-5, 5e-5, 1e-4]
+    assert [t.hparams["learning_rate"] for t in trials] == pytest.approx([lr for lr in lrs for _ in ranks])
+    assert [t.hparams["lora_rank"] for t in trials] == ranks * len(lrs)
+    # E.1: "Grid runs additionally use epochs=5 and response length=8192"; everything else is θ0
+    assert all(t.hparams["epochs"] == 5.0 and t.hparams["response_length"] == 8192 for t in trials)
+    untouched = set(theta0) - {"learning_rate", "lora_rank", "epochs", "response_length"}
+    assert all(t.hparams[k] == theta0[k] for t in trials for k in untouched)
+    # B.3 and B.6: 16 iterations, the early stopper every 900 s
+    assert c.search.budget == 16 and c.search.early_stop.interval_s == 900 and c.search.early_stop.interval_steps is None
+
+
+def test_a_paper_task_draws_b2s_ranges_with_one_clip_ratio():
+    _, theta0, trials = _paper_trials("chemcot", "random", trials=64)
+    assert theta0["learning_rate"] == 5e-5 and theta0["norm_adv_by_std"] is False  # §4.3.1's root
+    for t in trials:
+        h = t.hparams
+        assert 1e-5 <= h["learning_rate"] <= 1e-4 and 1e-5 <= h["kl_coef"] <= 1e-3
+        assert 0.6 <= h["temperature"] <= 1.2 and 0.15 <= h["clip_ratio_low"] <= 0.35
+        assert h["clip_ratio_high"] == h["clip_ratio_low"]
+        assert h["batch_size"] in (64, 128, 256) and h["lora_rank"] in (16, 32, 64, 128)
+        assert h["rollouts"] in (6, 8, 12) and h["epochs"] in (3.0, 5.0)
+        assert h["response_length"] == theta0["response_length"] and h["grad_clip"] == theta0["grad_clip"]
+    lrs = sorted(t.hparams["learning_rate"] for t in trials)  # log-uniform: about half below the geometric middle
+    assert 16 <= sum(lr < math.sqrt(1e-5 * 1e-4) for lr in lrs) <= 48
+
+
+def test_the_embedded_task_keeps_the_theta0_relative_baselines_and_its_short_protocol():
+    c = cfg()
+    assert c.search.budget == 8 and c.search.early_stop.interval_steps == 10 and c.search.early_stop.interval_s is None
+    assert c.sweeper.grid.learning_rate.relative and c.sweeper.random.learning_rate.relative
+
+
+def test_same_as_must_name_a_drawn_parameter_of_its_sweep():
+    with pytest.raises(ConfigError, match=r"sweeper.random.clip_ratio_high.same_as.*nope"):
+        SweeperConfig(random={"clip_ratio_low": {"low": 0.1, "high": 0.2},
+                              "clip_ratio_high": {"same_as": "nope"}})
+    with pytest.raises(ConfigError, match="sweeper.grid.a.same_as"):
+        SweeperConfig(grid={"a": {"same_as": "b"}, "b": {"same_as": "a"}})
+
+
 def test_a_sweep_parameter_checks_itself():
     with pytest.raises(ConfigError, match="sweeper.grid.x.values"):
         SweepParam(low=0.1, high=1.0).check("sweeper.grid.x.values", "grid")

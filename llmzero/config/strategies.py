@@ -33,22 +33,27 @@ class SweepMode(Choice):
     random = "random"  # sweeper.trials static phases drawn from sweeper.random (paper Appendix B.2)
 
 
-PARAM_KEYS = ["values", "low", "high", "log", "relative"]
+PARAM_KEYS = ["values", "low", "high", "log", "relative", "same_as"]
 
 
 @dataclass
 class SweepParam:
     """How one hyperparameter varies across static trials. `values` are the choices (grid: each in turn; random:
     one drawn uniformly); else random draws from [low, high], log-uniformly when `log`. With `relative`, every
-    number is a multiple of θ0's value, so one sweep fits models whose step sizes differ by orders of magnitude."""
+    number is a multiple of θ0's value, so one sweep fits models whose step sizes differ by orders of magnitude.
+    `same_as` names another parameter of the sweep whose value this one takes (Appendix B.2 draws one clip ratio
+    for both sides)."""
 
     values: Optional[List[Any]] = None
     low: Optional[float] = None
     high: Optional[float] = None
     log: bool = False
     relative: bool = False
+    same_as: Optional[str] = None
 
     def check(self, key: str, mode: str) -> None:
+        if self.same_as is not None:
+            return  # checked against its section's other parameters in SweeperConfig.params
         if self.values is not None:
             _require(len(self.values) > 0, f"{key}.values", self.values, "a non-empty list")
             return
@@ -72,13 +77,14 @@ def _paper_grid() -> Dict[str, Any]:
 
 def _paper_random() -> Dict[str, Any]:
     # Appendix B.2's ranges; those that depend on the model's scale as multiples of θ0 (practitioner: LR 5e-5,
-    # KL 1e-3, batch 128, rank 64, rollouts 8, 3 epochs), the others as the paper gives them.
+    # KL 1e-3, batch 128, rank 64, rollouts 8, 3 epochs), the others as the paper gives them. The paper tasks
+    # replace these with B.2's absolute numbers (conf/task/paper/).
     return {
         "learning_rate": {"low": 0.2, "high": 2.0, "log": True, "relative": True},
         "kl_coef": {"low": 0.01, "high": 1.0, "log": True, "relative": True},
         "temperature": {"low": 0.6, "high": 1.2},
         "clip_ratio_low": {"low": 0.15, "high": 0.35},
-        "clip_ratio_high": {"low": 0.15, "high": 0.35},
+        "clip_ratio_high": {"same_as": "clip_ratio_low"},  # B.2 draws one "clip ratio"
         "batch_size": _rel([0.5, 1.0, 2.0]),
         "lora_rank": _rel([0.25, 0.5, 1.0, 2.0]),
         "rollouts": _rel([0.75, 1.0, 1.5]),
@@ -122,4 +128,10 @@ class SweeperConfig:
             param = SweepParam(**raw)
             param.check(where, section)
             out[str(key)] = param
+        for key, param in out.items():
+            if param.same_as is not None:
+                source = out.get(param.same_as)
+                _require(source is not None and source.same_as is None, f"sweeper.{section}.{key}.same_as",
+                         param.same_as, f"another parameter of sweeper.{section} that is drawn itself "
+                         f"(among {sorted(k for k, p in out.items() if p.same_as is None and k != key)})")
         return out

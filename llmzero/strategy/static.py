@@ -40,11 +40,20 @@ def _checked(trials: list[dict[str, Any]], theta0: Mapping[str, Any], space: HPa
     return out
 
 
+def _tied(trial: dict[str, Any], params: Mapping[str, SweepParam]) -> dict[str, Any]:
+    """The trial with every `same_as` parameter set to its source's value, in the sweep's order."""
+    out = {}
+    for key, param in params.items():
+        out[key] = trial[param.same_as] if param.same_as is not None else trial[key]
+    return out
+
+
 def grid_trials(params: Mapping[str, SweepParam], theta0: Mapping[str, Any], space: HParamSpace) -> list[FixedPhase]:
     """Every combination of the parameters' values, the first parameter varying slowest."""
-    keys = list(params)
+    keys = [k for k, p in params.items() if p.same_as is None]
     axes = [[_scaled(k, v, params[k], theta0, space) for v in (params[k].values or [])] for k in keys]
-    return _checked([dict(zip(keys, combo)) for combo in itertools.product(*axes)], theta0, space, "grid")
+    trials = [_tied(dict(zip(keys, combo)), params) for combo in itertools.product(*axes)]
+    return _checked(trials, theta0, space, "grid")
 
 
 def _draw(rng: random.Random, param: SweepParam) -> Any:
@@ -60,6 +69,7 @@ def random_trials(params: Mapping[str, SweepParam], theta0: Mapping[str, Any], s
                   seed: int) -> list[FixedPhase]:
     """`trials` configurations, each parameter drawn independently; the draw depends only on the seed."""
     rng = random.Random(seed)
-    keys = sorted(params)
-    drawn = [{k: _scaled(k, _draw(rng, params[k]), params[k], theta0, space) for k in keys} for _ in range(trials)]
+    keys = sorted(k for k, p in params.items() if p.same_as is None)
+    drawn = [_tied({k: _scaled(k, _draw(rng, params[k]), params[k], theta0, space) for k in keys}, params)
+             for _ in range(trials)]
     return _checked(drawn, theta0, space, "random")
