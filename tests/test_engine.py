@@ -40,6 +40,29 @@ def test_failed_root_is_fixed_by_a_debug_chain_that_is_lifted(tmp_path):
     assert [n.id for n in res.path][0] == 3
 
 
+def test_a_fix_resumes_the_failed_phase_from_its_last_checkpoint(tmp_path):
+    # Paper Table 8: "Node 2 resumes from Node 1's checkpoint (Node 1 failed but produced a valid checkpoint)".
+    # LR 2.5e-3 diverges at step 4 after saving steps 1-3; the fix loads step 3 and runs the steps left.
+    res = run(tmp_path, "hparams.learning_rate=2.5e-3", "trainer.save_every=1", "trainer.eval_every=1",
+              "search.budget=3")
+    t = res.tree
+    failed, fix = t[0], t[1]
+    assert failed.status == "failed" and "NaN" in failed.error and failed.checkpoints == [1, 2, 3]
+    assert fix.kind == "debug" and fix.debug_of == 0 and fix.hparams["learning_rate"] < 2.5e-3
+    assert (fix.resume_from, fix.resume_step, fix.global_offset) == (0, 3, 3)
+    assert fix.max_steps == failed.max_steps - 3 and fix.status == "completed"
+    assert fix.parent is None and failed.pruned  # lifted in place of the failure (§3.2)
+    assert [n.id for n in t.strategy_path(1)] == [0, 1]  # the failed phase's three steps are part of the strategy
+    log = (tmp_path / "run" / "nodes" / "1" / "log.txt").read_text()
+    assert "nodes/0/checkpoints/step_3 (fresh optimiser)" in log.splitlines()[0]
+
+
+def test_a_fix_of_a_phase_that_saved_nothing_restarts_where_it_started(tmp_path):
+    res = run(tmp_path, "trainer.memory_budget=1000", "search.budget=2")
+    failed, fix = res.tree[0], res.tree[1]
+    assert failed.checkpoints == [] and (fix.resume_from, fix.resume_step, fix.global_offset) == (None, None, 0)
+
+
 def test_gpu_hour_cap_stops_the_search(tmp_path):
     res = run(tmp_path, "trainer.step_delay_s=0.01", "cluster.gpus_per_phase=8", "search.max_gpu_hours=0.0005",
               "search.budget=10")

@@ -310,13 +310,15 @@ def test_analyzer_proposes_a_validated_fix_and_sees_the_chain(server, space, tmp
         return validate_fix(fix, failed_hparams=failed.hparams, rules=rules)
 
     ctx = ErrorContext(node=failed, error=failed.error, log_tail="step 3\nTraceback...\nOutOfMemoryError", space=space,
-                       metrics=MetricSeries(), history=[earlier], validate=check, record_dir=tmp_path / "node5")
+                       metrics=MetricSeries(), history=[earlier], validate=check, record_dir=tmp_path / "node5",
+                       resume_step=2)
     server.push('{"fixable": true, "diagnosis": "OOM", "changes": {"batch_size": 0}}',
                 '{"fixable": true, "diagnosis": "OOM at batch 48", "changes": {"batch_size": 16}, "rationale": "memory"}')
     fix = claude(server, monkeypatch).analyze_error(ctx)
     assert fix.fixable and fix.changes == {"batch_size": 16}
     user = server.requests[0].user_text()
     assert "Tried to allocate 2.0 GiB" in user and "node 4 (evolve, failed)" in user and "batch_size=64" in user
+    assert "resumes this phase's adapter from its last complete checkpoint, step 2" in user
     assert "batch_size=0 is not valid" in server.requests[1].user_text()
 
 

@@ -122,6 +122,9 @@ class ErrorContext:
     space: HParamSpace
     metrics: MetricSeries
     history: list[Node] = field(default_factory=list)  # earlier failures of this debug chain, oldest first
+    # Where the fix will start: the failed phase's last complete checkpoint (paper Table 8), or None when it
+    # saved none and the fix restarts from where the failed phase started.
+    resume_step: int | None = None
     validate: Callable[[ErrorFix], Any] | None = None
     record_dir: Path | None = None  # the failed node's directory: the analysis belongs to the failure
 

@@ -8,6 +8,8 @@ be shown to an LLM on a retry (issue: LLM agents) or to a user.
 
 from __future__ import annotations
 
+import math
+
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -116,9 +118,17 @@ def validate_proposal(
     return rules.finish(hparams, proposal.max_steps, resume)
 
 
-def validate_fix(fix: ErrorFix, *, failed_hparams: Mapping[str, Any], rules: PlanRules) -> ValidatedPlan:
+def validate_fix(fix: ErrorFix, *, failed_hparams: Mapping[str, Any], rules: PlanRules,
+                 steps_left: int | None = None) -> ValidatedPlan:
+    """A fix's phase. `steps_left`: the failed phase's steps after the checkpoint the fix resumes from; a fix that
+    sets no length runs those, scaled to cover the same prompts when it changes batch_size."""
     hparams = _apply_changes(failed_hparams, fix.changes, rules.space)
     hparams = rules.space.validate(hparams, where="hparams")
     rules.space.check_transition(failed_hparams, hparams)
     rules.space.check_inert(failed_hparams, hparams)
-    return rules.finish(hparams, fix.max_steps, None)
+    steps = fix.max_steps
+    if steps is None and steps_left is not None:
+        old, new = failed_hparams.get("batch_size"), hparams.get("batch_size")
+        scale = old / new if isinstance(old, (int, float)) and isinstance(new, (int, float)) and new > 0 else 1.0
+        steps = min(rules.max_steps_cap, max(1, math.ceil(steps_left * scale)))
+    return rules.finish(hparams, steps, None)

@@ -102,17 +102,22 @@ def _plan_evolve(node_id: int, parent: Node, action: Action, ctx: PlanningContex
 
 
 def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext) -> Node:
+    """A fix of a failed phase. Like the paper's Table 8 (node 2 "resumes from Node 1's checkpoint (Node 1 failed but
+    produced a valid checkpoint)"), it resumes the failed phase's last complete checkpoint and runs the steps the
+    phase had left; a phase that saved none is retried from where it started."""
     fdir = ctx.rundir.node_dir(failed.id)
+    resume_step = max(failed.checkpoints) if failed.checkpoints else None
+    steps_left = None if resume_step is None else max(1, failed.max_steps - resume_step)
 
     def check(fix: ErrorFix) -> ValidatedPlan:
         if not fix.fixable:
             return ValidatedPlan(hparams=dict(failed.hparams), resume_step=None, max_steps=failed.max_steps)
-        return validate_fix(fix, failed_hparams=failed.hparams, rules=ctx.rules)
+        return validate_fix(fix, failed_hparams=failed.hparams, rules=ctx.rules, steps_left=steps_left)
 
     ectx = ErrorContext(
         node=failed, error=failed.error or "", log_tail=log_tail(fdir / LOG_FILE), space=ctx.rules.space,
         metrics=MetricSeries.load(fdir / METRICS_FILE), history=ctx.tree.debug_history(failed),
-        validate=check, record_dir=fdir,  # the analysis belongs to the failure, fixable or not
+        resume_step=resume_step, validate=check, record_dir=fdir,  # the analysis belongs to the failure
     )
     got = consult(ctx.agent, ctx.fallback, lambda a: a.analyze_error(ectx), check)
     fix = got.answer
@@ -121,9 +126,11 @@ def _plan_debug(node_id: int, failed: Node, action: Action, ctx: PlanningContext
         failed.cost = failed.cost.add(got.cost)
         ctx.rundir.log_event("unfixable", node=failed.id, diagnosis=fix.diagnosis)
         raise Unfixable(fix.diagnosis)
-    # retry from the same starting point as the failed phase
-    node = _child(node_id, failed, NodeKind.DEBUG, got.checked, fix, got, resume_from=failed.resume_from,
-                  resume_step=failed.resume_step, global_offset=failed.global_offset, debug_of=failed.id)
+    if resume_step is not None:
+        where = dict(resume_from=failed.id, resume_step=resume_step, global_offset=failed.global_offset + resume_step)
+    else:
+        where = dict(resume_from=failed.resume_from, resume_step=failed.resume_step, global_offset=failed.global_offset)
+    node = _child(node_id, failed, NodeKind.DEBUG, got.checked, fix, got, debug_of=failed.id, **where)
     _record(ctx, node, {"action": "debug", "failed": failed.id, "error": failed.error,
                         "selection_trace": action.trace}, _answer_dict(fix))
     return node

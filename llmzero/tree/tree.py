@@ -66,8 +66,8 @@ class Tree:
     def strategy_path(self, node_id: int) -> list[Node]:
         """The scratch-to-leaf path ending at node_id, following checkpoint loads back to a from-scratch phase.
 
-        Follows resume_from rather than parent: a debug node hangs under the failure it fixes
-        but loads the same checkpoint the failed phase loaded.
+        Follows resume_from rather than parent: a fixed debug node is lifted beside the failure it fixes but loads
+        that failure's last checkpoint (or, when it saved none, the checkpoint the failed phase loaded).
         """
         path = [self.nodes[node_id]]
         while path[-1].resume_from is not None:

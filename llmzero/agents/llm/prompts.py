@@ -111,5 +111,6 @@ class PromptBook:
             t["user"], "error_analyzer.yaml:user", node_id=node.id, kind=node.kind, steps_done=node.steps_done,
             max_steps=node.max_steps, config=render.config_yaml(node.hparams), error=ctx.error or "(no message)",
             log_tail=ctx.log_tail.strip() or "(empty)", summaries=render.summaries_text(ctx.metrics),
-            history=render.nodes_text(ctx.history, "(this is the first failure)"))
+            history=render.nodes_text(ctx.history, "(this is the first failure)"),
+            resume_note=render.fix_start_text(ctx.resume_step, node.max_steps))
         return RenderedPrompt("analyzer", self.static_system("analyzer", ctx.space), "", user, [])

@@ -49,6 +49,14 @@ def space_text(space: HParamSpace) -> str:
     return "\n".join(lines)
 
 
+def fix_start_text(resume_step: int | None, max_steps: int) -> str:
+    """Where a fix of a failed phase starts, so its length (max_steps) can count from there."""
+    if resume_step is None:
+        return "It saved no checkpoint: the fix restarts from where this phase started."
+    return (f"The fix resumes this phase's adapter from its last complete checkpoint, step {resume_step}; by default "
+            f"it runs the {max(1, max_steps - resume_step)} steps this phase had left.")
+
+
 def metric_descriptions_text(descriptions: Mapping[str, str]) -> str:
     return "\n".join(f"- {k}: {' '.join(str(v).split())}" for k, v in descriptions.items())
 
