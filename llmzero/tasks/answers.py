@@ -5,6 +5,9 @@ draft, never the answer, so every reader here starts from `final_part`. After th
 answer in different wrappers: a `\\boxed{}` (SSMR-Bench, WildSci), a tag such as `<answer>…</answer>`
 (PaperSearchQA, Search-R1), or a JSON object, often in a ```json fence (ChemCoTBench). When a response holds
 several, the last one counts: models restate and correct themselves, and a prompt's own example comes first.
+
+Every reader here takes any text, never raises, and runs in time linear in its length: rewards are computed on
+rollouts, and a policy in a repetition loop writes thousands of unbalanced `\\boxed{` or `{` in one response.
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ import json
 import re
 from typing import Any, Iterable
 
-__all__ = ["choice_letter", "final_part", "json_answer", "last_boxed", "last_tag", "strip_fences"]
+__all__ = ["choice_letter", "final_part", "json_answer", "last_boxed", "last_tag", "matching_braces", "strip_fences"]
 
 _THINK_OPEN, _THINK_CLOSE = "<think>", "</think>"
+MAX_JSON_DEPTH = 32  # an answer object is shallow; deeper spans are skipped (json recurses once per level)
 _FENCE = re.compile(r"```[A-Za-z0-9_+-]*[ \t]*\n?(.*?)```", re.DOTALL)
 _TEXT_WRAPPER = re.compile(r"^\\(?:text|textbf|mathrm|mathbf)\{(.*)\}$", re.DOTALL)
 
@@ -36,46 +40,94 @@ def strip_fences(text: str) -> str:
     return blocks[-1].strip() if blocks else text.strip()
 
 
+def matching_braces(text: str) -> dict[int, int]:
+    """For every `{` that is closed, the index of its `}`: one pass with a stack, so linear in the text."""
+    pairs, stack = {}, []
+    for i, ch in enumerate(text):
+        if ch == "{":
+            stack.append(i)
+        elif ch == "}" and stack:
+            pairs[stack.pop()] = i
+    return pairs
+
+
 def last_boxed(text: str) -> str | None:
     """The content of the last `\\boxed{…}` (or `\\fbox{…}`), braces balanced, a `\\text{…}` wrapper removed;
     None when there is no complete one."""
-    found = None
-    for match in re.finditer(r"\\(?:boxed|fbox)\s*\{", text):
-        depth, start = 1, match.end()
-        for i in range(start, len(text)):
-            if text[i] == "{":
-                depth += 1
-            elif text[i] == "}":
-                depth -= 1
-                if depth == 0:
-                    found = text[start:i]
-                    break
-    if found is None:
+    starts = [m.end() - 1 for m in re.finditer(r"\\(?:boxed|fbox)\s*\{", text)]
+    if not starts:
         return None
-    found = found.strip()
-    while (inner := _TEXT_WRAPPER.match(found)) is not None:
+    pairs = matching_braces(text)
+    closed = [b for b in starts if b in pairs]
+    if not closed:
+        return None
+    found = text[closed[-1] + 1:pairs[closed[-1]]].strip()
+    for _ in range(3):  # \\text{\\textbf{B}} at most; a deeper nest is not an answer anyone writes
+        inner = _TEXT_WRAPPER.match(found)
+        if inner is None:
+            break
         found = inner.group(1).strip()
     return found
 
 
 def last_tag(text: str, tag: str) -> str | None:
-    """The content of the last complete `<tag>…</tag>`, stripped; None when there is none."""
-    matches = re.findall(rf"<{re.escape(tag)}>(.*?)</{re.escape(tag)}>", text, flags=re.DOTALL | re.IGNORECASE)
-    return matches[-1].strip() if matches else None
+    """The content of the last complete `<tag>…</tag>` (the last opening before the last closing), stripped; None
+    when there is none."""
+    closes = [m.start() for m in re.finditer(rf"</{re.escape(tag)}>", text, flags=re.IGNORECASE)]
+    if not closes:
+        return None
+    opens = [m.end() for m in re.finditer(rf"<{re.escape(tag)}>", text[:closes[-1]], flags=re.IGNORECASE)]
+    return text[opens[-1]:closes[-1]].strip() if opens else None
+
+
+def _json_spans(text: str) -> list[tuple[int, int, int]]:
+    """(start, end, depth) of every balanced `{…}` in the text, `"`-quoted strings skipped as JSON reads them (an
+    unclosed quote is taken literally); one pass, so linear in the text."""
+    spans, stack = [], []  # stack entries: [start, depth of the deepest span inside + 1]
+    i, n, unclosed = 0, len(text), False  # after one quote finds no closing one, no later quote can
+    while i < n:
+        ch = text[i]
+        if ch == '"' and stack and not unclosed:
+            j = i + 1
+            while (j := text.find('"', j)) != -1 and _escaped(text, j):
+                j += 1
+            if j != -1:
+                i = j + 1
+                continue
+            unclosed = True
+        elif ch == "{":
+            stack.append([i, 1])
+        elif ch == "}" and stack:
+            start, depth = stack.pop()
+            spans.append((start, i, depth))
+            if stack:
+                stack[-1][1] = max(stack[-1][1], depth + 1)
+        i += 1
+    return sorted(spans)
+
+
+def _escaped(text: str, j: int) -> bool:
+    """Whether the character at j is escaped by an odd run of backslashes before it."""
+    k = j - 1
+    while k >= 0 and text[k] == "\\":
+        k -= 1
+    return (j - 1 - k) % 2 == 1
 
 
 def _json_objects(text: str) -> list[Any]:
-    """Every JSON object that parses from a `{` in the text, outermost first in reading order."""
-    decoder, found, i = json.JSONDecoder(), [], 0
-    while (i := text.find("{", i)) != -1:
+    """Every JSON object that parses from a balanced `{…}` of the text, outermost first in reading order; spans
+    nested deeper than MAX_JSON_DEPTH are not tried, so each character is parsed a bounded number of times."""
+    found, covered = [], -1
+    for start, end, depth in _json_spans(text):
+        if start <= covered or depth > MAX_JSON_DEPTH:
+            continue
         try:
-            obj, end = decoder.raw_decode(text, i)
-        except ValueError:
-            i += 1
+            obj = json.loads(text[start:end + 1])
+        except (ValueError, RecursionError):
             continue
         if isinstance(obj, dict):
             found.append(obj)
-        i = end
+            covered = end
     return found
 
 
@@ -91,15 +143,36 @@ def json_answer(text: str, keys: Iterable[str]) -> Any | None:
     return None
 
 
-def choice_letter(text: str, letters: str = "ABCD") -> str | None:
+# "The answer is a combination of…": an article, not option A. A lower-case letter counts only in parentheses, and a
+# capital A or I followed by a lower-case word only when that word links to a reason.
+_STATED = re.compile(r"answer\s*(?:is|:)\s*(?:\(([A-Za-z])\)|([A-Z])(?![A-Za-z'’]))(\s+[a-z]+)?", re.IGNORECASE)
+_LINKS = {"because", "since", "as", "and", "which", "with", "given", "due", "from", "per", "so", "for"}
+
+
+def _stated_letter(final: str) -> str | None:
+    for match in reversed(list(_STATED.finditer(final))):
+        paren, bare, word = match.groups()
+        if paren:
+            return paren
+        if not bare.isupper():
+            continue  # re.IGNORECASE let a lower-case letter through: "the answer is a …"
+        if word and bare in "AI" and word.strip() not in _LINKS:
+            continue
+        return bare
+    return None
+
+
+def choice_letter(text: str, letters: str = "ABCD", ignore: Iterable[str] = ()) -> str | None:
     """A multiple-choice letter from the final part of a response: the last `\\boxed{}` if any, else the last
     `<answer>` tag, else the last "answer is X" / "Answer: X"; only a letter among `letters` (any case) counts,
-    alone or followed by `)`, `.` or `:` and the option's text."""
+    alone or followed by `)`, `.` or `:` and the option's text. Each text of `ignore` (the instruction and its
+    example answer) is removed first, so a response that echoes the prompt's `e.g. \\boxed{A}` has not answered A."""
     final = final_part(text)
+    for echoed in ignore:
+        if echoed:
+            final = final.replace(echoed, " ")
     pattern = re.compile(rf"^\(?([{re.escape(letters)}])\)?(?:[).:\s]|$)", re.IGNORECASE)
-    candidates = [last_boxed(final), last_tag(final, "answer")]
-    stated = re.findall(r"answer\s*(?:is|:)\s*\(?([A-Za-z])\b", final, flags=re.IGNORECASE)
-    candidates.append(stated[-1] if stated else None)
+    candidates = [last_boxed(final), last_tag(final, "answer"), _stated_letter(final)]
     for candidate in candidates:
         if candidate is None:
             continue

@@ -21,11 +21,13 @@ from .answers import choice_letter
 from .base import Example, mean_scores
 from .benchmark import BenchmarkTask
 
+# The instruction's own example answer: a response that only echoes it has not chosen A.
+EXAMPLE = "e.g. \\boxed{A}"
 LETTERS = "ABCD"
 SUBTASKS = ("scale", "beat", "chord", "interval")
 INSTRUCTION = ("Read the music score in ABC notation and answer the music-theory question. Choose one of the options "
                "A, B, C or D, think it through, and give the letter of the correct option inside \\boxed{}, "
-               "e.g. \\boxed{A}.")
+               + EXAMPLE + ".")
 
 
 def subtask_of(category: str) -> str:
@@ -68,7 +70,7 @@ class SSMRTask(BenchmarkTask):
                        answer=letter, subtask=subtask_of(str(row.get("category") or "")))
 
     def reward(self, completion: str, example: Example) -> float:
-        return 1.0 if choice_letter(completion, LETTERS) == example.answer else 0.0
+        return 1.0 if choice_letter(completion, LETTERS, ignore=(INSTRUCTION, EXAMPLE)) == example.answer else 0.0
 
     def reference(self, example: Example) -> str:
         return f"\\boxed{{{example.answer}}}"

@@ -16,9 +16,11 @@ from .answers import choice_letter
 from .base import Example
 from .benchmark import BenchmarkTask
 
+# The instruction's own example answer: a response that only echoes it has not chosen A.
+EXAMPLE = "e.g. \\boxed{A}"
 LETTERS = "ABCDEFGHIJ"
 INSTRUCTION = ("Answer the multiple-choice question. Think it through, then give the letter of the single correct "
-               "option inside \\boxed{}, e.g. \\boxed{A}.")
+               "option inside \\boxed{}, " + EXAMPLE + ".")
 
 
 def subtask_name(discipline: str) -> str:
@@ -51,7 +53,7 @@ class WildSciTask(BenchmarkTask):
         return to_example(row)
 
     def reward(self, completion: str, example: Example) -> float:
-        return 1.0 if choice_letter(completion, LETTERS) == example.answer else 0.0
+        return 1.0 if choice_letter(completion, LETTERS, ignore=(INSTRUCTION, EXAMPLE)) == example.answer else 0.0
 
     def reference(self, example: Example) -> str:
         return f"\\boxed{{{example.answer}}}"
