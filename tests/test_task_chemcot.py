@@ -71,7 +71,8 @@ def test_retro_compares_the_set_of_reactants(task):
 
 @pytest.mark.parametrize("completion, reward", [
     ('{"choice": "E"}', 1.0),  # a letter past D
-    ('{"choice": "(E) the SN1 route"}', 1.0),
+    ('{"choice": "(E) the SN1 route"}', 0.0),  # the evaluator reads the first character: "(" is no letter
+    ('{"choice": "E) the SN1 route"}', 1.0),
     ('{"choice": "e"}', 1.0),
     ('{"choice": "D"}', 0.0),
     ('{"choice": "Z"}', 0.0),
@@ -134,6 +135,74 @@ def test_the_aggregate_is_the_mean_over_understanding_editing_and_reaction_compu
     assert scores["score"] == pytest.approx(1.75 / 3)
     assert scores["mol_und"] == pytest.approx(0.75) and scores["mol_edit"] == 0 and scores["reaction"] == 1
     assert scores["mol_opt"] == 1 and scores["mol_opt_qed"] == 1 and scores["mol_und_fg_count"] == 0.5
+
+
+def test_molecules_match_as_the_evaluator_matches_them_without_stereo(task):
+    fs = example("reaction", "fs", gt="C/C=C/C(=O)O")
+    assert task.reward('{"Major Product": "C/C=C\\\\C(=O)O"}', fs) == 1.0  # E/Z differs: still the same answer
+    chiral = example("reaction", "nepp", gt="C[C@H](N)C(=O)O")
+    assert task.reward('{"pred_smi": "C[C@@H](N)C(=O)O"}', chiral) == 1.0  # R/S differs
+    assert task.reward('{"pred_smi": "CC(N)CC(=O)O"}', chiral) == 0.0  # another molecule
+
+
+@pytest.mark.parametrize("gt", [["CCO", "CC(=O)O"], "['CCO', 'CC(=O)O']", '["CCO", "CC(=O)O"]', "CCO.CC(=O)O"])
+def test_a_list_ground_truth_is_joined_with_a_dot_as_the_evaluator_joins_it(gt):
+    from llmzero.tasks.chemcot import _gold
+    assert _gold(gt, ("Reactants",)) == "CCO.CC(=O)O"
+
+
+def test_retro_answers_as_a_list_are_joined_too(task):
+    ex = example("reaction", "retro", gt="CCO.CC(=O)O")
+    assert task.reward('{"Reactants": ["OC(C)=O", "OCC"]}', ex) == 1.0
+
+
+def test_an_added_benzene_ring_is_a_ring_of_its_own_not_part_of_a_fused_system(task):
+    add = example("mol_edit", "add", source="Cc1ccccc1", added="benzene_ring")
+    assert task.reward('{"output": "Cc1ccccc1-c1ccccc1"}', add) == 1.0  # biphenyl: two separate rings
+    assert task.reward('{"output": "Cc1ccc2ccccc2c1"}', add) == 0.0  # naphthalene: fused, no new benzene ring
+
+
+def test_logp_is_tdcs_penalised_logp_recomputed_from_its_terms():
+    from rdkit import Chem
+    from rdkit.Chem import Crippen
+    from llmzero.tasks import chemistry
+    for smiles, largest_ring in (("CCCCCO", 0), ("OC1CCCCCCCC1", 9)):
+        mol = Chem.MolFromSmiles(smiles)
+        sa = chemistry.sascorer.calculateScore(mol)
+        by_hand = ((Crippen.MolLogP(mol) - 2.4570953396190123) / 1.434324401111988
+                   + (-sa + 3.0525811293166134) / 0.8335207024513095
+                   + (-max(0, largest_ring - 6) + 0.0485696876403053) / 0.2860212110245455)
+        assert chemistry.penalised_logp(mol) == pytest.approx(by_hand)
+    # the ring penalty makes a 9-ring worse than a 6-ring with the same atoms' logP trend
+    assert chemistry.penalised_logp(Chem.MolFromSmiles("OC1CCCCCCCC1")) < chemistry.penalised_logp(
+        Chem.MolFromSmiles("OC1CCCCC1CCC"))
+
+
+def test_scaffold_partial_credit_is_the_evaluators_1024_bit_similarity():
+    from rdkit import Chem, DataStructs
+    from rdkit.Chem import rdFingerprintGenerator
+    from rdkit.Chem.Scaffolds import MurckoScaffold
+    from llmzero.tasks import chemistry
+    a, b = "CCOc1ccc(CC2CCNCC2)cc1", "c1ccc(CC2CCCCC2)cc1"
+    gen = rdFingerprintGenerator.GetMorganGenerator(radius=2, fpSize=1024)
+    fps = [gen.GetFingerprint(Chem.MolFromSmiles(MurckoScaffold.MurckoScaffoldSmiles(s))) for s in (a, b)]
+    assert chemistry.same_scaffold_or_similarity(a, b) == pytest.approx(DataStructs.TanimotoSimilarity(*fps))
+
+
+def test_the_benchmarks_own_figures_sit_beside_the_rewards(task):
+    # ChemCoTBench scores understanding and editing over the answers it could read, and counts as mean abs error.
+    examples = [example("mol_und", "fg_count", gt="3")] * 4 + [example("mol_edit", "delete", source="ClCCCl",
+                                                                        removed="halo")] * 2
+    completions = ['{"count": 3}', '{"count": 5}', "no JSON at all", '{"count": "three"}',
+                   '{"output": "CCCCl"}', "I cannot answer"]
+    scores = task.score(completions, examples)
+    assert scores["mol_und_fg_count"] == pytest.approx(1 / 4)  # the reward: unreadable answers score 0
+    assert scores["mol_und_fg_count_valid"] == pytest.approx(2 / 4)
+    assert scores["mol_und_fg_count_parsed"] == pytest.approx(1 / 2)
+    assert scores["mol_und_fg_count_mae"] == pytest.approx((0 + 2) / 2)
+    assert scores["mol_edit_delete"] == pytest.approx(1 / 2) and scores["mol_edit_delete_parsed"] == 1.0
+    assert scores["mol_und"] == pytest.approx(1 / 4)  # family means use the rewards only, not the extras
+    assert scores["score"] == pytest.approx((1 / 4 + 1 / 2) / 2)
 
 
 def test_the_source_molecule_is_read_from_meta_or_the_query():

@@ -6,30 +6,40 @@ names, a reference molecule). The benchmark's evaluator reads the text after `</
 takes the value under a key that depends on the subtask; every reward here does the same (answers.json_answer) and
 then scores as that evaluator does:
 
-    mol_und   fg_count, ring_count            the integer under `count` equals gt
+    mol_und   fg_count, ring_count            the integer under `count` equals gt (the reward); the benchmark's
+                                              metric is the mean absolute error, reported as <subtask>_mae
               Murcko_scaffold                 1 when the answer's Murcko scaffold is gt's, else the scaffolds'
-                                              Tanimoto similarity (partial credit)
+                                              1024-bit Morgan similarity when they share a substructure
               ring_system_scaffold, equivalence   Yes/No under `output` equals gt
     mol_edit  add, delete, sub                a valid molecule whose count of the named group rose by one (add),
                                               fell by one (delete), or both for the two groups (sub)
     mol_opt   qed, logp, solubility           a valid molecule whose property is higher than the source's
               drd, gsk, jnk                   unscored: their oracles are trained activity models llmzero does not
                                               ship; such rows are set aside, and the loader's note says so
-    reaction  fs, retro, nepp, rcr            the same molecules as gt by InChI, never by string (rcr: the same
-                                              text when either side is not SMILES)
-              mechsel                         the letter under `choice` equals gt's (letters go past D)
+    reaction  fs, retro, nepp, rcr            the same molecules as gt by InChI with stereo dropped, never by
+                                              string; a list (retro's reactants) is joined with "." (rcr: the
+                                              same text when either side is not SMILES)
+              mechsel                         the first character of `choice` equals gt's letter (letters go
+                                              past D), as the evaluator reads it
 
-Metrics: one `val/<family>_<subtask>` per subtask, one `val/<family>` per family (the mean of its subtasks), and
-`val/score`, the paper's aggregate: the mean over the understanding, editing and reaction families; mol_opt is
-reported but left out of it. Needs RDKit: `pip install 'llmzero[chem]'`.
+Metrics: one `val/<family>_<subtask>` per subtask (the reward's mean over every row: an answer that cannot be
+read scores 0), one `val/<family>` per family (the mean of its subtasks), and `val/score`, the paper's aggregate:
+the mean over the understanding, editing and reaction families; mol_opt is reported but left out of it. Beside
+them, the figures ChemCoTBench's own tables print, which differ in denominator or measure: for understanding and
+editing, `<family>_<subtask>_parsed` (accuracy over the answers that could be read, the benchmark leaving the others
+out) and `<family>_<subtask>_valid` (the share that could be read); for the counts, `<…>_mae` (mean absolute error
+over the readable answers). These extras come from `score()` (TRL and the final scoring on this machine); verl's
+in-phase validation reports the reward means only. Needs RDKit: `pip install 'llmzero[chem]'`.
 """
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import json
 import re
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any, Sequence
 
 from .answers import final_part, json_answer
@@ -59,7 +69,8 @@ SCORING: dict[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("reaction", "rcr"): ("condition", ("SMILES",)),
     ("reaction", "mechsel"): ("choice", ("choice",)),
 }
-FALLBACK_KEYS = ("output", "answer", "SMILES", "pred_smi")  # answers written under the generic keys still count
+FALLBACK_KEYS = ("output", "answer", "SMILES", "pred_smi")
+PARSED_DENOMINATOR = ("mol_und_", "mol_edit_")  # ChemCoTBench scores these over the readable answers only  # answers written under the generic keys still count
 _SOURCE_KEYS = ("source", "src", "source_smiles", "input_smiles", "smiles")
 _SOURCE_IN_QUERY = re.compile(r"(?:Input|Source|Original) Molecule(?: SMILES)?\s*:\s*([^\s,;]+)|"
                               r"Molecule SMILES\s*:\s*([^\s,;]+)", re.IGNORECASE)
@@ -71,6 +82,9 @@ def _norm(name: Any) -> str:
 
 def subtask_name(family: str, subtask: str) -> str:
     return f"{_norm(family)}_{_norm(subtask)}"
+
+
+SUBTASK_METRICS = frozenset(subtask_name(f, s) for f, s in SCORING)
 
 
 def parse_meta(meta: Any) -> dict[str, Any]:
@@ -92,7 +106,14 @@ def source_molecule(query: str, meta: dict[str, Any]) -> str:
 
 
 def _answer(completion: str, keys: Sequence[str]) -> Any:
-    return json_answer(final_part(completion), [*keys, *FALLBACK_KEYS])
+    return _joined(json_answer(final_part(completion), [*keys, *FALLBACK_KEYS]))
+
+
+def _joined(value: Any) -> Any:
+    """A list of molecules as one '.'-joined SMILES, as the evaluator joins reactants; anything else as it is."""
+    if isinstance(value, (list, tuple)):
+        return ".".join(str(v).strip() for v in value if v is not None)
+    return value
 
 
 def _integer(value: Any) -> int | None:
@@ -111,16 +132,28 @@ def _yes_no(value: Any) -> str | None:
 
 
 def _letter(value: Any) -> str | None:
-    match = re.match(r"^\(?([A-Za-z])(?:[).:\s]|$)", str(value).strip()) if value is not None else None
-    return match.group(1).upper() if match else None
+    """The first character when it is a letter, as the evaluator reads a mechanism choice ("(B)" is no letter)."""
+    text = str(value).strip() if value is not None else ""
+    return text[0].upper() if text and text[0].isalpha() and text[0].isascii() else None
 
 
 def _gold(gt: Any, keys: Sequence[str]) -> str:
-    """gt itself, or, when gt is a JSON object (fs rows hold one), its value under the subtask's key."""
+    """gt itself; when gt is a JSON object (fs rows hold one), its value under the subtask's key; when it is a list
+    (retro rows hold the reactants as one, in the hub's files or as the text of a Python or JSON list), its items
+    joined with "." as the evaluator joins them."""
+    if isinstance(gt, (list, tuple)):
+        return str(_joined(gt))
     if isinstance(gt, str) and gt.strip().startswith("{"):
         found = json_answer(gt, [*keys, *FALLBACK_KEYS])
         if found is not None:
-            return str(found)
+            return str(_joined(found))
+    if isinstance(gt, str) and gt.strip().startswith("["):
+        try:
+            items = ast.literal_eval(gt.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            items = None
+        if isinstance(items, (list, tuple)):
+            return str(_joined(items))
     return "" if gt is None else str(gt)
 
 
@@ -160,39 +193,7 @@ class ChemCoTTask(BenchmarkTask):
         return Example(prompt=query, answer=answer, subtask=subtask_name(family, sub))
 
     def reward(self, completion: str, example: Example) -> float:
-        from . import chemistry as chem
-
-        rec = unpack(example.answer)
-        family, sub, gt = rec.get("family", ""), rec.get("subtask", ""), str(rec.get("gt", ""))
-        kind, keys = SCORING.get((family, sub), ("", ()))
-        got = _answer(completion, keys)
-        if got is None:
-            return 0.0
-        if kind == "count":
-            value, want = _integer(got), _integer(gt)
-            return 1.0 if value is not None and value == want else 0.0
-        if kind == "yes_no":
-            value = _yes_no(got)
-            return 1.0 if value is not None and value == _yes_no(gt) else 0.0
-        if kind == "choice":
-            value = _letter(got)
-            return 1.0 if value is not None and value == _letter(gt) else 0.0
-        smiles = str(got).strip()
-        if kind == "scaffold":
-            return chem.same_scaffold_or_similarity(smiles, gt)
-        if kind == "molecules":
-            return 1.0 if chem.same_molecule(smiles, gt) else 0.0
-        if kind == "condition":
-            if chem.molecule(smiles) is not None and chem.molecule(gt) is not None:
-                return 1.0 if chem.same_molecule(smiles, gt) else 0.0
-            return 1.0 if " ".join(smiles.lower().split()) == " ".join(gt.lower().split()) else 0.0
-        source = str(rec.get("source", ""))
-        if kind == "edit":
-            return 1.0 if _edit_done(chem, sub, source, smiles, rec.get("added", ""), rec.get("removed", "")) else 0.0
-        if kind == "optimise":
-            before, after = chem.property_value(source, sub), chem.property_value(smiles, sub)
-            return 1.0 if before is not None and after is not None and after > before else 0.0
-        return 0.0
+        return judge(completion, example).reward
 
     def reference(self, example: Example) -> str:
         rec = unpack(example.answer)
@@ -201,11 +202,15 @@ class ChemCoTTask(BenchmarkTask):
         return json.dumps({keys[0]: value or rec.get("gt", "")})
 
     def score(self, completions: Sequence[str], examples: Sequence[Example]) -> dict[str, float]:
-        scores = mean_scores([self.reward(c, e) for c, e in zip(completions, examples)], examples)
-        return self.summarise({k: v for k, v in scores.items() if k != "score"}, Counter(e.subtask for e in examples))
+        judged = [judge(c, e) for c, e in zip(completions, examples)]
+        scores = mean_scores([j.reward for j in judged], examples)
+        out = self.summarise({k: v for k, v in scores.items() if k != "score"}, Counter(e.subtask for e in examples))
+        out.update(evaluator_figures(judged, examples))
+        return out
 
     def summarise(self, subscores: dict[str, float], counts: dict[str, int]) -> dict[str, float]:
         """Family means over their subtasks, and the score as the mean over und, edit and rxn (§ChemCoTBench)."""
+        subscores = {k: v for k, v in subscores.items() if k in SUBTASK_METRICS}  # not the evaluator's extras
         scores = {"score": example_mean(subscores, counts), **subscores}
         families = {}
         for family in FAMILIES:
@@ -217,6 +222,74 @@ class ChemCoTTask(BenchmarkTask):
             scores["score"] = sum(aggregated) / len(aggregated)
         scores.update(families)
         return scores
+
+@dataclass(frozen=True)
+class Judgement:
+    reward: float
+    readable: bool  # an answer was found under the subtask's key, non-empty (and a number, for the counts)
+    abs_error: float | None = None  # counts: |answer - gt|
+
+
+def judge(completion: str, example: Example) -> Judgement:
+    """The reward of one response, with what the benchmark's own figures need beside it."""
+    from . import chemistry as chem
+
+    rec = unpack(example.answer)
+    family, sub, gt = rec.get("family", ""), rec.get("subtask", ""), str(rec.get("gt", ""))
+    kind, keys = SCORING.get((family, sub), ("", ()))
+    got = _answer(completion, keys)
+    if got is None or (isinstance(got, str) and not got.strip()):
+        return Judgement(0.0, False)
+    if kind == "count":
+        value, want = _integer(got), _integer(gt)
+        if value is None:
+            return Judgement(0.0, False)
+        error = float(abs(value - want)) if want is not None else None
+        return Judgement(1.0 if value == want else 0.0, True, error)
+    if kind == "yes_no":
+        value = _yes_no(got)
+        return Judgement(1.0 if value is not None and value == _yes_no(gt) else 0.0, True)
+    if kind == "choice":
+        value = _letter(got)
+        return Judgement(1.0 if value is not None and value == _letter(gt) else 0.0, True)
+    smiles = str(got).strip()
+    if kind == "scaffold":
+        return Judgement(chem.same_scaffold_or_similarity(smiles, gt), True)
+    if kind == "molecules":
+        return Judgement(1.0 if chem.same_molecule(smiles, gt) else 0.0, True)
+    if kind == "condition":
+        if chem.molecule(smiles) is not None and chem.molecule(gt) is not None:
+            return Judgement(1.0 if chem.same_molecule(smiles, gt) else 0.0, True)
+        return Judgement(1.0 if " ".join(smiles.lower().split()) == " ".join(gt.lower().split()) else 0.0, True)
+    source = str(rec.get("source", ""))
+    if kind == "edit":
+        done = _edit_done(chem, sub, source, smiles, rec.get("added", ""), rec.get("removed", ""))
+        return Judgement(1.0 if done else 0.0, True)
+    if kind == "optimise":
+        before, after = chem.property_value(source, sub), chem.property_value(smiles, sub)
+        return Judgement(1.0 if before is not None and after is not None and after > before else 0.0, True)
+    return Judgement(0.0, False)
+
+
+def evaluator_figures(judged: Sequence[Judgement], examples: Sequence[Example]) -> dict[str, float]:
+    """ChemCoTBench's own figures beside the rewards' means: over readable answers for understanding and editing
+    (`_parsed`, with the readable share `_valid`), and the counts' mean absolute error (`_mae`)."""
+    by_sub: dict[str, list[Judgement]] = {}
+    for j, e in zip(judged, examples):
+        by_sub.setdefault(e.subtask, []).append(j)
+    out: dict[str, float] = {}
+    for sub, items in sorted(by_sub.items()):
+        if not sub.startswith(PARSED_DENOMINATOR):
+            continue
+        readable = [j for j in items if j.readable]
+        out[f"{sub}_valid"] = len(readable) / len(items)
+        if readable:
+            out[f"{sub}_parsed"] = sum(j.reward for j in readable) / len(readable)
+        errors = [j.abs_error for j in readable if j.abs_error is not None]
+        if errors:
+            out[f"{sub}_mae"] = sum(errors) / len(errors)
+    return out
+
 
 def _edit_done(chem: Any, sub: str, source: str, edited: str, added: str, removed: str) -> bool:
     """The edit asked for: the named group's count up by one (add), down by one (delete), or both (sub)."""
