@@ -34,7 +34,25 @@ def test_a_datasets_own_test_split_stays_the_test_split():
     assert all(r["question"].startswith("te") for r in cut.splits["test"]) and len(cut.splits["test"]) == 30
     assert all(r["question"].startswith("tr") for r in cut.splits["train"] + cut.splits["val"])
     assert len(cut.splits["train"]) + len(cut.splits["val"]) == 60 and len(cut.splits["val"]) == 60 * 500 // 5500
-    assert "its own test split kept (30 rows)" in cut.note
+    assert "its own test split 'test' kept (30 rows)" in cut.note
+
+
+@pytest.mark.parametrize("name", ["Test_textual", "TEST", "test_set"])
+def test_a_test_split_is_kept_whatever_it_is_called(name):
+    # SSMR-Bench's own test split is `Test_textual` on the hub
+    cut = cut_splits("ssmr", {"Train_textual": rows(60, "tr"), name: rows(30, "te")}, seed=0)
+    assert [r["question"] for r in cut.splits["test"]] and all(r["question"].startswith("te") for r in cut.splits["test"])
+    assert f"its own test split {name!r} kept" in cut.note
+
+
+def test_several_test_splits_need_one_named():
+    by_split = {"train": rows(60, "tr"), "Test_textual": rows(30, "te"), "Test_visual": rows(30, "tv")}
+    with pytest.raises(TaskDataError, match="several test splits .*task.test_split=<name>"):
+        cut_splits("ssmr", by_split, seed=0)
+    cut = cut_splits("ssmr", by_split, seed=0, test_split="Test_visual")
+    assert all(r["question"].startswith("tv") for r in cut.splits["test"])
+    with pytest.raises(TaskDataError, match=r"task.test_split='Test_audio' is not a split .*Test_textual"):
+        cut_splits("ssmr", by_split, seed=0, test_split="Test_audio")
 
 
 def test_a_local_copy_loads_through_load_dataset(tmp_path):

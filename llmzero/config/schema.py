@@ -153,6 +153,7 @@ class TaskConfig:
     dataset: Optional[str] = None  # the hub id
     revision: Optional[str] = None  # the pinned commit of the hub repository
     data_files: Optional[str] = None  # a local copy (file, glob or folder of json/jsonl/parquet/csv) read instead
+    test_split: Optional[str] = None  # the data's own test split; None: `test` in any case, or the one `test*` split
     # A task with a search tool in its rollouts (papersearchqa); unset for the others.
     search_tool: Optional[bool] = None
     retriever: Optional[RetrieverConfig] = None

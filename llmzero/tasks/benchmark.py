@@ -50,11 +50,11 @@ class BenchmarkTask:
     def __init__(self, name: str, dataset: str | None = None, revision: str | None = None,
                  data_files: str | None = None, config_name: str | None = None, train_size: int = 5000,
                  val_size: int = 500, test_size: int = 500, subtasks: Sequence[str] | None = None, seed: int = 0,
-                 **_: Any) -> None:
+                 test_split: str | None = None, **_: Any) -> None:
         self.name, self.dataset, self.revision = name, dataset or self.dataset_id, revision
         self.data_files, self.config_name = data_files, config_name
         self.sizes = {"train": train_size, "val": val_size, "test": test_size}
-        self.seed = seed
+        self.seed, self.test_split = seed, test_split
         self.subtasks = list(subtasks or [])  # known once the rows are read, when the config lists none
         self.note = ""
         self._splits: dict[str, list[Example]] | None = None
@@ -96,7 +96,7 @@ class BenchmarkTask:
             if not any(kept.values()):
                 raise TaskDataError(f"task={self.name}: {self._where()} has no rows this task can use"
                                     + "".join(f"; {n} set aside: {why}" for why, n in sorted(aside.items())))
-            cut = cut_splits(self.name, kept, self.seed, caps=self.sizes)
+            cut = cut_splits(self.name, kept, self.seed, caps=self.sizes, test_split=self.test_split)
             if not cut.splits["val"]:
                 raise TaskDataError(f"task={self.name}: {self._where()} has {sum(map(len, kept.values()))} usable rows, "
                                     f"too few to hold out a validation split in the paper's proportions (at least "

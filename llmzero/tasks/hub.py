@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 from ..config.schema import ConfigError
 
-__all__ = ["PAPER_CAPS", "Cut", "TaskDataError", "cut_splits", "hub_unreachable", "load_rows"]
+__all__ = ["PAPER_CAPS", "Cut", "TaskDataError", "cut_splits", "hub_unreachable", "load_rows", "own_test_split"]
 
 PAPER_CAPS = {"train": 5000, "val": 500, "test": 500}
 _FORMATS = {".json": "json", ".jsonl": "json", ".parquet": "parquet", ".csv": "csv"}
@@ -102,15 +102,35 @@ def _shares(n: int, caps: dict[str, int]) -> dict[str, int]:
     return {"train": n - sum(held.values()), **held}
 
 
+def own_test_split(task: str, names: Sequence[str], named: str | None = None) -> str | None:
+    """The name of the dataset's own test split, whatever it is called: `named` (task.test_split) when given, else
+    the split called `test` in any case, else the one split whose name starts with it (SSMR-Bench's `Test_textual`);
+    None when the dataset has none."""
+    if named:
+        if named not in names:
+            raise TaskDataError(f"task.test_split={named!r} is not a split of task={task}'s data (its splits: "
+                                f"{', '.join(sorted(names)) or 'none'})")
+        return named
+    exact = [n for n in names if n.lower() == "test"]
+    if exact:
+        return exact[0]
+    prefixed = [n for n in names if n.lower().startswith("test")]
+    if len(prefixed) > 1:
+        raise TaskDataError(f"task={task}'s data has several test splits ({', '.join(sorted(prefixed))}): name the "
+                            f"one to score on with task.test_split=<name>")
+    return prefixed[0] if prefixed else None
+
+
 def cut_splits(task: str, by_split: dict[str, Sequence[dict[str, Any]]], seed: int,
-               caps: dict[str, int] | None = None) -> Cut:
-    """train/val/test drawn uniformly with `seed`. A dataset's own test split stays the test split (val is then cut
-    from the rest); otherwise all rows are pooled. Each split gets its cap, or, when the rows are fewer than the
-    caps together, the caps' proportions."""
+               caps: dict[str, int] | None = None, test_split: str | None = None) -> Cut:
+    """train/val/test drawn uniformly with `seed`. A dataset's own test split (own_test_split) stays the test split
+    (val is then cut from the rest); otherwise all rows are pooled. Each split gets its cap, or, when the rows are
+    fewer than the caps together, the caps' proportions."""
     caps = dict(caps or PAPER_CAPS)
     rng = random.Random(f"{task}-{seed}")
-    own_test = by_split.get("test") or None
-    pool = [row for name, rows in sorted(by_split.items()) if not (own_test and name == "test") for row in rows]
+    test_name = own_test_split(task, list(by_split), test_split)
+    own_test = by_split.get(test_name) if test_name else None
+    pool = [row for name, rows in sorted(by_split.items()) if not (own_test and name == test_name) for row in rows]
     if own_test:
         test = list(own_test)
         rng.shuffle(test)
@@ -119,7 +139,7 @@ def cut_splits(task: str, by_split: dict[str, Sequence[dict[str, Any]]], seed: i
         rng.shuffle(pool)
         out = {"train": pool[:shares["train"]], "val": pool[shares["train"]:shares["train"] + shares["val"]],
                "test": test[:shares["test"]]}
-        how = f"its own test split kept ({len(own_test)} rows), val cut from the other {len(pool)}"
+        how = f"its own test split {test_name!r} kept ({len(own_test)} rows), val cut from the other {len(pool)}"
     else:
         shares = _shares(len(pool), caps)
         rng.shuffle(pool)
