@@ -277,6 +277,8 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         space = build_space(cfg, trainer)
         theta0 = root_hparams(cfg, space)
         schedule = schedule_of(cfg, settings, space, theta0, trainer)
+        if schedule.skill_agent:
+            agent = skill_agent_over(agent, search_dir, str(cfg.agent.name))
         # After the config's own checks: a typo is reported before the cluster is probed or the host's GPUs counted.
         problems = executor.check(trainer, search_dir, console.print)
         if problems:
@@ -290,7 +292,8 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
             console.print(f"resuming search in {search_dir}: {len(tree)} nodes, iteration {tree.iteration}")
         meta.update({"search_id": search_dir.name, "search_dir": str(search_dir), "task": cfg.task.name,
                      "model": cfg.model.name, "trainer": cfg.trainer.name, "agent": schedule.label})
-        fallback = None if type(agent) is HeuristicAgent else HeuristicAgent(seed=cfg.search.seed)
+        # The skill-based baseline is the LLM's alone: an invalid answer is a failed job, not the heuristic's.
+        fallback = None if type(agent) is HeuristicAgent or schedule.skill_agent else HeuristicAgent(seed=cfg.search.seed)
         tracker = make_tracker(cfg, meta["search_id"], search_dir)
         # In order: the display, the report (draws plots/), W&B (logs those plots with the search run).
         watchers = [make_display(cfg.search.display, console), ReportWriter(space), WandbObserver(tracker),
@@ -301,6 +304,17 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         result = engine.run()
     print_summary(result, rundir, console)
     return result
+
+
+def skill_agent_over(agent: Any, search_dir: Path, name: str) -> Any:
+    """The skill-based agent on the configured LLM agent's client and settings, its conversation in the search dir."""
+    from .agents.llm.agent import LLMAgent
+    from .agents.llm.skill_agent import SkillAgent
+
+    if not isinstance(agent, LLMAgent):
+        raise ConfigError(f"sweeper.mode=skill_agent is an LLM agent's baseline, and agent={name} is not an LLM: use "
+                          f"agent=claude or agent=litellm (agent.model, agent.api_key_env as for the search)")
+    return SkillAgent(agent, search_dir / "skill_agent")
 
 
 def print_summary(result: SearchResult, rundir: RunDir, console: Console) -> None:

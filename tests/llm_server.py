@@ -20,6 +20,7 @@ import base64
 import json
 import math
 import os
+import re
 import struct
 import threading
 import time
@@ -105,6 +106,15 @@ class Recorded:
     def user_text(self) -> str:
         return "\n".join(t for m in self.messages() if m.get("role") == "user" for t in _texts(m.get("content")))
 
+    def last_user_text(self, containing: tuple[str, ...] = ()) -> str:
+        """The newest user turn (with `containing`, the newest holding one of those texts): what a conversation's
+        latest request asks, past any re-ask."""
+        for m in reversed([m for m in self.messages() if m.get("role") == "user"]):
+            text = "\n".join(_texts(m.get("content")))
+            if not containing or any(c in text for c in containing):
+                return text
+        return ""
+
     def images(self) -> list[str]:
         """Base64 payloads of every inline image in the messages, in order."""
         return [img for m in self.messages() for img in _image_payloads(m.get("content"))]
@@ -132,8 +142,9 @@ def image_tokens(b64: str) -> int:
 class ScriptedLLMServer:
     """Fake Anthropic + OpenAI endpoint on 127.0.0.1 (see module docstring). Use as a context manager."""
 
-    def __init__(self, default: Callable[[Recorded], str | Reply] | None = None):
+    def __init__(self, default: Callable[[Recorded], str | Reply] | None = None, port: int = 0):
         self.default = default
+        self.port = port  # 0: any free port
         self.requests: list[Recorded] = []
         self._queue: list[str | Reply] = []
         self._lock = threading.Lock()
@@ -148,7 +159,7 @@ class ScriptedLLMServer:
         class Handler(_Handler):
             server_owner = owner
 
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="fake-llm", daemon=True)
         self._thread.start()
         return self
@@ -278,3 +289,56 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self._send(404, {}, {"error": {"type": "not_found", "message": f"no route for GET {self.path}"}})
+
+
+class SkillBrain:
+    """A scripted model for the skill-based agent baseline (llmzero/agents/llm/skill_agent.py), reading only what
+    its prompts show: job 1 is the default configuration, job 2 resumes job 1's last checkpoint with half the
+    learning rate and is stopped at its second check, job 3 restarts from scratch, and then it gathers the results.
+    Like any model it answers from the conversation it is sent."""
+
+    def __init__(self, jobs: int = 3):
+        self.jobs, self.checks = jobs, {}
+
+    def __call__(self, rec: Recorded) -> str:
+        user = rec.last_user_text(("# check-training: job", "# Planning job"))
+        if "# check-training: job" in user:
+            job = int(re.search(r"check-training: job (\d+)", user).group(1))
+            self.checks[job] = self.checks.get(job, 0) + 1
+            stop = job == 1 and self.checks[job] >= 2
+            return json.dumps({"decision": "STOP" if stop else "CONTINUE", "reason": "scripted check",
+                               "verdicts": {"learning_rate": "DECREASE" if stop else "KEEP"}})
+        job = int(re.search(r"# Planning job (\d+)", user).group(1))
+        if job > self.jobs:
+            return json.dumps({"skill": "gather-results", "rationale": "scripted: the jobs are done"})
+        if job == 2:
+            last = re.search(r"checkpoints at steps \[([0-9, ]+)\]", user)
+            step = int(last.group(1).split(",")[-1]) if last else None
+            lr = float(re.search(r"learning_rate: ([0-9.e-]+)", rec.system_text()).group(1))
+            return json.dumps({"skill": "submit-training", "diagnosis": "scripted: val rises slowly",
+                               "verdicts": {"learning_rate": "DECREASE"}, "resume_node": 0, "resume_step": step,
+                               "changes": {"learning_rate": lr / 2}, "rationale": "scripted: tune and resume"})
+        return json.dumps({"skill": "submit-training", "diagnosis": "scripted", "resume_node": None,
+                           "changes": {}, "rationale": f"scripted job {job}"})
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the FAKE provider on 127.0.0.1 until interrupted: `python tests/llm_server.py --port 8765`."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A FAKE Anthropic/OpenAI endpoint with a scripted skill-agent "
+                                                 "model, for trying sweeper.mode=skill_agent without a network.")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--jobs", type=int, default=3, help="jobs the scripted model submits before it gathers")
+    args = parser.parse_args(argv)
+    with ScriptedLLMServer(default=SkillBrain(args.jobs), port=args.port) as server:
+        print(f"FAKE LLM server on {server.base_url} (OpenAI: {server.openai_base_url}); Ctrl-C stops it", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            pass
+
+
+if __name__ == "__main__":
+    main()

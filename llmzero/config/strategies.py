@@ -31,6 +31,7 @@ class SweepMode(Choice):
     adaptive = "adaptive"  # the tree search (Algorithm 1)
     grid = "grid"  # every combination of sweeper.grid, one static phase each (paper: 8 trials of LR × LoRA rank)
     random = "random"  # sweeper.trials static phases drawn from sweeper.random (paper Appendix B.2)
+    skill_agent = "skill_agent"  # the skill-based LLM agent baseline (§4.1, B.7): agent=claude or agent=litellm
 
 
 PARAM_KEYS = ["values", "low", "high", "log", "relative", "same_as"]

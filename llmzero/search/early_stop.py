@@ -75,15 +75,17 @@ def check_running(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries,
     if node.stop_reason or not schedule.due(node.id, metrics):
         return None
     incumbent = tree.best_node()
-    if incumbent is None or incumbent.id == node.id:
-        return None
+    if incumbent is not None and incumbent.id == node.id:
+        incumbent = None
+    if incumbent is None and not getattr(agent, "checks_alone", False):
+        return None  # the stopper compares against the incumbent (§3.5); the skill agent checks any job (B.7)
     ctx = StopContext(
         node=node, metrics=metrics, incumbent=incumbent,
-        incumbent_metrics=MetricSeries.load(rundir.node_dir(incumbent.id) / METRICS_FILE),
+        incumbent_metrics=MetricSeries.load(rundir.node_dir(incumbent.id) / METRICS_FILE) if incumbent else None,
         steps_left=max(0, node.max_steps - metrics.last_step()), budget_left=budget_left,
         record_dir=rundir.node_dir(node.id),
     )
-    if schedule.overlay_at_check(agent.wants_images):
+    if incumbent is not None and schedule.overlay_at_check(agent.wants_images):
         ctx.plots = render_overlay(tree, rundir, node, metrics, incumbent, ctx.incumbent_metrics)
     decision = ask_stopper(agent, fallback, ctx)
     rundir.log_event("stop_check", node=node.id, step=metrics.last_step(), stop=decision.stop,

@@ -38,7 +38,7 @@ from .early_stop import StopSchedule, check_running
 from .final_eval import evaluate_final
 from .observer import Observers, RunningPhase, SearchObserver, SearchView
 from .planners import AdaptivePlanner, Planner
-from .planning import PlanningContext, Unfixable, plan_rules
+from .planning import PlanningContext, ScheduleEnded, Unfixable, plan_rules
 from .result import SearchResult
 from .selection import Action
 from .settings import SearchSettings
@@ -123,6 +123,9 @@ class SearchEngine:
                 node = self.planner.plan(action, self._planning_context())
             except Unfixable:
                 self.save()  # the failed node is now marked unfixable: terminal
+                continue
+            except ScheduleEnded:
+                self.save()  # the planner now has nothing left: next_action says so, done_reason says why
                 continue
             except (ProposalError, AgentGaveUp) as exc:
                 node = self._rejected_proposal(action, exc)

@@ -40,6 +40,10 @@ class Unfixable(Exception):
     """The error analyzer gave up on a failed node; no phase is created this round."""
 
 
+class ScheduleEnded(Exception):
+    """The planner's own agent ended the work (the skill-based agent's gather-results); the message says why."""
+
+
 def plan_rules(space: HParamSpace, trainer: TrainerBackend, max_steps_cap: int) -> PlanRules:
     return PlanRules(space=space, steps_per_epoch=trainer.steps_per_epoch, max_steps_cap=max_steps_cap,
                      trainer_check=trainer.check)

@@ -1,5 +1,5 @@
 """Which planner a search runs with, from its settings: a recipe replay (`recipe=`), a static baseline
-(`sweeper.mode=grid|random`), or the adaptive search. A fixed schedule is checked whole before anything runs."""
+(`sweeper.mode=grid|random`), the skill-based agent baseline (`sweeper.mode=skill_agent`), or the adaptive search. A fixed schedule is checked whole before anything runs."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ..strategy.replay import FixedPhase, find_recipe, load_recipe, replay_phase
 from ..strategy.static import grid_trials, random_trials
 from .planners import AdaptivePlanner, FixedPlanner, Planner
 from .planning import plan_rules
+from .skill_planner import SkillPlanner
 
 
 @dataclass
@@ -21,6 +22,7 @@ class Schedule:
     planner: Planner
     label: str  # what picks the phases, as the tables, the report and meta.json name it
     length: int | None = None  # a fixed schedule's phases (None: the adaptive search)
+    skill_agent: bool = False  # the planner is the skill-based agent's: the LLM agent plans as one conversation
 
     def apply(self, search: SearchConfig) -> None:
         """A fixed schedule runs all its phases, whole: its length is the budget, and no agent stops one early."""
@@ -42,6 +44,8 @@ def make_schedule(*, recipe: RecipeConfig | None, sweeper: SweeperConfig, search
     if sweeper.mode == SweepMode.random:
         trials = random_trials(sweeper.params("random"), theta0, space, sweeper.trials, search.seed)
         return _fixed(trials, False, "random", search, space, trainer)
+    if sweeper.mode == SweepMode.skill_agent:
+        return Schedule(SkillPlanner(search.budget), f"skill agent ({agent_name})", skill_agent=True)
     return Schedule(AdaptivePlanner(search), agent_name)
 
 

@@ -127,10 +127,14 @@ class LLMAgent(AgentBase):
         estimate = getattr(self.client, "cost_usd", None)
         return estimate(model, reply) if estimate else None
 
-    def _converse(self, prompt: RenderedPrompt, accept: Callable[[str], Any], record_dir: Path | None) -> Any:
+    def _converse(self, prompt: RenderedPrompt, accept: Callable[[str], Any], record_dir: Path | None,
+                  history: list[Turn] | None = None, retry: Callable[[str], str] | None = None) -> Any:
+        """One exchange, re-asked until `accept` takes the reply (`retry` words the re-ask, else the role's
+        template). With `history` the model sees every earlier turn of it, and the exchange (its re-asks included)
+        is appended to it: a conversation that keeps its context."""
         calls = CallLog(record_dir) if record_dir is not None else None
         role, model = prompt.role, self.model_for(prompt.role)
-        turns = [Turn("user", prompt.user)]
+        turns = [*(history or []), Turn("user", prompt.user)]
         cost, last_error = Cost(), ""
         for attempt in range(self.max_reasks + 1):
             request = ChatRequest(model=model, static_system=prompt.static_system, system=prompt.system,
@@ -158,10 +162,13 @@ class LLMAgent(AgentBase):
                 last_error = str(exc)
                 record.verdict = f"rejected: {last_error}"
                 self._save(calls, record)
-                turns += [Turn("assistant", reply.text), Turn("user", self.prompts.retry(role, last_error))]
+                again = retry(last_error) if retry is not None else self.prompts.retry(role, last_error)
+                turns += [Turn("assistant", reply.text), Turn("user", again)]
                 continue
             record.verdict = "accepted"
             self._save(calls, record)
+            if history is not None:
+                history[:] = [*turns, Turn("assistant", reply.text)]
             answer.cost = cost
             return answer
         raise AgentGaveUp(f"{self.name} gave no valid {role} answer in {self.max_reasks + 1} attempt(s); "

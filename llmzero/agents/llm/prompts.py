@@ -48,6 +48,10 @@ class PromptBook:
         self.hparam_descriptions = self._load("hyperparameters.yaml")
         self._static: dict[tuple[Any, ...], str] = {}
 
+    def load(self, name: str) -> dict[str, Any]:
+        """Another template file of the prompts folder (the skill agent's), checked like the roles' own."""
+        return self._load(name)
+
     def _load(self, name: str) -> dict[str, Any]:
         path = self.dir / name
         if not path.is_file():
