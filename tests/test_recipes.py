@@ -158,6 +158,7 @@ def test_a_paper_task_runs_table_16s_grid_literally(task, ranks):
     assert all(t.hparams[k] == theta0[k] for t in trials for k in untouched)
     # B.3 and B.6: 16 iterations, the early stopper every 900 s
     assert c.search.budget == 16 and c.search.early_stop.interval_s == 900 and c.search.early_stop.interval_steps is None
+    assert c.search.max_steps_per_phase >= math.ceil(5000 / 64) * 5  # B.2's longest trial runs to completion
 
 
 def test_a_paper_task_draws_b2s_ranges_with_one_clip_ratio():
