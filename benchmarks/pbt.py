@@ -132,6 +132,8 @@ def run_pbt(overrides: list[str], out_dir: Path, population: int, steps: int, in
         param = random_params.get(key)
         if param is None:
             continue
+        if param.same_as is not None:  # a shared draw at the start; Tune perturbs each key on its own range
+            param = random_params[param.same_as]
         base = theta0[key] if param.relative else 1.0
         if param.values is not None:
             mutations[key] = [base * v for v in param.values]
