@@ -115,6 +115,22 @@ def test_grid_axes_typed_on_the_command_line_land_in_one_tree(hydra_sweep_runner
         assert all(n.resume_from is None for n in tree) and len(s.returns.returns) == 4
 
 
+def test_jobs_that_share_one_output_folder_each_get_their_own_phases_result(hydra_sweep_runner,
+                                                                          hydra_restore_singletons, tmp_path):
+    # hydra.sweep.subdir=trial gives every job the same output folder; a node's result must still be its own
+    with sweep(hydra_sweep_runner, tmp_path, "sweeper.mode=grid", "hparams.learning_rate=1e-4,1e-3",
+               "cluster.max_concurrent=2", "hydra.sweep.subdir=trial") as s:
+        root, tree = Path(s.temp_dir), s.returns.search.tree
+        assert len(tree) == 2
+        for node in tree:
+            vals = [(r["val/score"], r["step"]) for r in map(json.loads, (root / "nodes" / str(node.id) /
+                                                                        "metrics.jsonl").read_text().splitlines())
+                    if "val/score" in r]
+            best = max(v for v, _ in vals)
+            assert node.best_val == best and node.best_step == min(st for v, st in vals if v == best), node.id
+        assert (tree[0].best_val, tree[0].best_step) != (tree[1].best_val, tree[1].best_step)
+
+
 def test_hydras_own_multirun_is_the_grid_baseline_with_one_search_per_job(hydra_sweep_runner, hydra_restore_singletons,
                                                                          tmp_path):
     with sweep(hydra_sweep_runner, tmp_path, "search.budget=1", "hparams.learning_rate=1e-5,3e-5",

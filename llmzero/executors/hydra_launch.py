@@ -10,9 +10,9 @@ directories, and the early stopper's STOP file reaches a job wherever it runs, t
   never share Hydra's process-wide state.
 - Job numbers grow across batches and across reruns of the sweep (`initial_job_idx`, recorded in jobs.jsonl),
   so no job's output folder is ever reused.
-- A job's outcome is read from the folder its returned config names (hydra.runtime.output_dir, not working_dir,
-  which is the launch directory when hydra.job.chdir is false), after its status: a failed job's return_value
-  re-raises its exception.
+- A job's outcome is read from its node's own phase directory, never from the job's output folder, which the
+  launcher names and two jobs may share (`hydra.sweep.subdir=trial`); then its status: a failed job's
+  return_value re-raises its exception.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ..state.phase_dir import LOG_FILE, METRICS_FILE, STOP_FILE, log_tail
 from ..trainers.base import PhaseHandle, PhaseSpec, TrainerBackend
 from ..trainers.subprocess_phase import result_from_files
 from ..tree import PhaseResult, PhaseStatus
-from .phase_job import read_job_result
+from .phase_job import JOB_RESULT, read_job_result
 
 JOBS_FILE = "jobs.jsonl"
 KILL_WAIT_S = 10.0  # how long the search, when it ends, waits for a job to honour STOP
@@ -91,6 +91,7 @@ class LaunchedPhase:
     def sent(self, job_num: int) -> None:
         """The executor gave the phase job number `job_num` and is sending it now."""
         self.job_num, self._sent = job_num, time.time()
+        (self.phase_dir / JOB_RESULT).unlink(missing_ok=True)  # an earlier attempt's outcome is not this job's
 
     # -- called by the launch thread ------------------------------------------------------------
     def finish(self, ret: Any) -> None:
@@ -99,7 +100,7 @@ class LaunchedPhase:
         hydra_cfg = getattr(ret, "hydra_cfg", None)
         out = OmegaConf.select(hydra_cfg, "hydra.runtime.output_dir") if hydra_cfg is not None else None
         self.job_dir = Path(str(out)) if out else None
-        found = read_job_result(self.job_dir) if self.job_dir else None
+        found = read_job_result(self.phase_dir, self.spec.node_id)
         status = getattr(ret, "status", JobStatus.UNKNOWN)
         if status == JobStatus.COMPLETED:
             self._result = found or result_from_files(self.phase_dir, 0, time.time() - self._sent)

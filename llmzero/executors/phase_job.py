@@ -2,11 +2,11 @@
 
 The job runs on whatever machine the launcher chose (this process with the basic launcher, a SLURM node with
 submitit, a Ray worker), so it builds the trainer from its own composed config, runs the phase there through the
-backend's start(), and leaves the outcome in two places: the phase directory (metrics, checkpoints, result.json:
-what the search tails while the job runs) and phase_result.json in the job's own output folder, which the sweeper
-finds through the job's returned hydra.runtime.output_dir. The job's return value is the phase's best validation
-score, so any Hydra tool reading return values sees the number it expects; a failed phase raises PhaseFailed, so
-Hydra marks the job FAILED.
+backend's start(), and leaves the outcome in the phase directory (metrics, checkpoints, and phase_result.json, which
+the sweeper reads): that directory is the node's own, whereas the job's output folder is the launcher's to name and
+two jobs may share it (`hydra.sweep.subdir=trial`). A copy of phase_result.json goes in the job's output folder for
+anyone browsing the sweep. The job's return value is the phase's best validation score, so any Hydra tool reading
+return values sees the number it expects; a failed phase raises PhaseFailed, so Hydra marks the job FAILED.
 """
 
 from __future__ import annotations
@@ -49,16 +49,22 @@ def run_phase_job(cfg: DictConfig, job_dir: Path) -> float | None:
     trainer = trainer_from_config(cfg)
     trainer.prepare(print)  # the builtin model is built once per cache; a job on a fresh machine builds its own
     result = run_to_end(trainer, spec)
+    record = {**dataclasses.asdict(result), "node": spec.node_id}
+    write_json_atomic(spec.dir / JOB_RESULT, record)
     job_dir.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(job_dir / JOB_RESULT, dataclasses.asdict(result))
+    write_json_atomic(job_dir / JOB_RESULT, record)
     if result.status == PhaseStatus.FAILED:
         raise PhaseFailed(f"node {spec.node_id}: {result.error}")
     return result.best_val
 
 
-def read_job_result(job_dir: Path) -> PhaseResult | None:
-    """The PhaseResult a job left in its output folder, or None when it never got that far."""
+def read_job_result(phase_dir: Path, node_id: int) -> PhaseResult | None:
+    """The PhaseResult the job of node `node_id` left in that node's directory, or None when it never got that far
+    (or the file is another node's)."""
     try:
-        return PhaseResult(**json.loads((job_dir / JOB_RESULT).read_text()))
-    except (OSError, TypeError, ValueError):
+        record = json.loads((phase_dir / JOB_RESULT).read_text())
+        if record.pop("node", node_id) != node_id:
+            return None
+        return PhaseResult(**record)
+    except (OSError, TypeError, ValueError, AttributeError):
         return None
