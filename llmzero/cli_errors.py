@@ -3,7 +3,7 @@
 Shared by `python -m llmzero` and the Hydra sweeper (plugins/hydra_plugins/llmzero_sweeper), which run the same
 search. Exit codes: 1 an unexpected error (a bug: its traceback is saved to a file); 2 a setting or the search
 directory is refused (before anything runs); 3 the agent provider is unavailable; 4 a filesystem error (no space,
-read-only, permissions); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). In every case but 0 the state is saved
+read-only, permissions); 5 a phase could not be launched (no scheduler, an unreachable cluster); 130 interrupted (Ctrl-C); 143 terminated (SIGTERM). In every case but 0 the state is saved
 as far as the filesystem allowed, and rerunning the same command resumes.
 """
 
@@ -21,7 +21,7 @@ from types import TracebackType
 
 from .atomic import is_temp_file
 
-EXIT_BUG, EXIT_REFUSED, EXIT_AGENT, EXIT_FILESYSTEM, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 3, 4, 130, 143
+EXIT_BUG, EXIT_REFUSED, EXIT_AGENT, EXIT_FILESYSTEM, EXIT_LAUNCH, EXIT_INTERRUPTED, EXIT_TERMINATED = 1, 2, 3, 4, 5, 130, 143
 RESUME_HINT = "state is saved — rerun the same command to resume"
 
 
@@ -60,6 +60,7 @@ class Reported:
 
         from .agents.base import AgentUnavailable
         from .config.schema import ConfigError
+        from .executors.base import LaunchFailed
         from .hparams.space import HParamError
         from .state.lock import SearchLockedError
         from .tree.journal import JournalError
@@ -68,6 +69,8 @@ class Reported:
             fail(str(exc.__cause__) if isinstance(exc.__cause__, ValueError) else str(exc), EXIT_REFUSED)
         elif isinstance(exc, (ConfigError, HParamError, SearchLockedError, JournalError)):
             fail(str(exc), EXIT_REFUSED)
+        elif isinstance(exc, LaunchFailed):
+            fail(f"{exc}\nllmzero: the search state is saved", EXIT_LAUNCH)
         elif isinstance(exc, AgentUnavailable):
             fail(f"{exc}\nllmzero: the search state is saved; rerun the same command to resume once the provider "
                  f"answers (or set agent.on_failure=fallback)", EXIT_AGENT)

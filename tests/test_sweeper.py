@@ -155,6 +155,32 @@ def _launched(sweep_dir: Path) -> list[dict]:
     return [e for e in map(json.loads, lines) if e["event"] == "launched"]
 
 
+def test_a_launcher_that_cannot_launch_stops_the_sweep_and_its_phase_runs_on_the_next_run(tmp_path):
+    # No SLURM here: submitit cannot submit. That is no failed phase for the analyzer but the infrastructure's
+    # fault: exit 5, the node stays to be launched, and a rerun with a launcher that works runs it.
+    def cli(*extra):
+        return subprocess.run([sys.executable, "-m", "llmzero", "-m", "hydra/sweeper=llmzero", *FAST,
+                               "search.budget=2", *extra], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+
+    out = cli("hydra/launcher=submitit_slurm")
+    assert out.returncode == 5, out.stderr[-2000:]
+    assert "could not launch the job(s) of node(s) 0" in out.stderr and "Traceback" not in out.stderr
+    sweep_dir = next((tmp_path / "multirun").iterdir())
+    tree = json.loads((sweep_dir / "tree.json").read_text())
+    assert [n["status"] for n in tree["nodes"]] == ["running"] and not tree["nodes"][0]["error"]
+
+    out = cli()  # the basic launcher: the same default sweep dir, and node 0 is launched again
+    assert out.returncode == 0, out.stderr[-2000:]
+    tree = json.loads((sweep_dir / "tree.json").read_text())
+    assert [n["status"] for n in tree["nodes"]] == ["completed", "completed"]
+
+    # Now phases ran through `basic`: another launcher does not pick the sweep up without being told to.
+    out = cli("hydra/launcher=submitit_local")
+    assert out.returncode == 2 and "ran through hydra/launcher=basic" in out.stderr, out.stderr[-2000:]
+    out = cli("hydra/launcher=submitit_local", f"hydra.sweep.dir={sweep_dir}")  # named: continued (nothing left)
+    assert out.returncode == 0, out.stderr[-2000:]
+
+
 def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
     sweep_dir = tmp_path / "sw"
     args = ["trainer.step_delay_s=0.05", f"search.dir={sweep_dir}"]

@@ -28,6 +28,10 @@ one subclasses it, as RayClusterConfig does). It provides:
         phases in batches (the Hydra sweeper's, whose launcher takes a batch of jobs at once) sends the
         phases launched since the last flush as one batch.
 
+A handle whose phase could not even be started (no scheduler, a launcher that cannot submit) raises LaunchFailed
+from result(): that is not a failed phase for the error analyzer to debug but the infrastructure's fault, so the
+search stops, says so, and the phase is launched again when the command is rerun.
+
 Optional attributes of a handle: `job_id` and `state` ("queued" while the scheduler has not
 started the phase, else "running"; the live display shows both).
 
@@ -43,6 +47,11 @@ from pathlib import Path
 from typing import Callable, Protocol, runtime_checkable
 
 from ..trainers.base import PhaseHandle, PhaseSpec, TrainerBackend
+
+
+class LaunchFailed(RuntimeError):
+    """A phase was never started because the executor could not launch it; the message names the executor and the
+    nodes, and the phases are launched again on the next run."""
 
 
 @runtime_checkable

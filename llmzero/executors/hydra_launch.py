@@ -36,6 +36,7 @@ from ..state.phase_dir import LOG_FILE, METRICS_FILE, STOP_FILE, log_tail
 from ..trainers.base import PhaseHandle, PhaseSpec, TrainerBackend
 from ..trainers.subprocess_phase import result_from_files
 from ..tree import PhaseResult, PhaseStatus
+from .base import LaunchFailed
 from .phase_job import JOB_RESULT, read_job_result
 
 JOBS_FILE = "jobs.jsonl"
@@ -51,6 +52,7 @@ class LaunchedPhase:
         self._tail = MetricsTail(self.phase_dir / METRICS_FILE)
         self._sent = time.time()
         self._result: PhaseResult | None = None
+        self._launch_error: str | None = None  # the launcher could not launch the job at all
         self.job_num: int | None = None
         self.job_dir: Path | None = None
 
@@ -69,7 +71,7 @@ class LaunchedPhase:
         return self._tail.poll()
 
     def done(self) -> bool:
-        return self._result is not None
+        return self._result is not None or self._launch_error is not None
 
     def stop(self, reason: str = "") -> None:
         if self._result is None:
@@ -80,13 +82,19 @@ class LaunchedPhase:
         its last checkpoint either way)."""
         self.stop("the search is ending")
         deadline = time.monotonic() + KILL_WAIT_S
-        while self._result is None and time.monotonic() < deadline:
+        while not self.done() and time.monotonic() < deadline:
             time.sleep(0.2)
 
     def result(self) -> PhaseResult:
+        if self._launch_error is not None:
+            raise LaunchFailed(self._launch_error)
         if self._result is None:
             raise RuntimeError("result() called before the Hydra job ended")
         return self._result
+
+    def launch_failed(self, why: str) -> None:
+        """The launcher could not launch this job: no phase ran, which is no phase's failure (executors/base.py)."""
+        self._launch_error = why
 
     def sent(self, job_num: int) -> None:
         """The executor gave the phase job number `job_num` and is sending it now."""
@@ -135,8 +143,9 @@ class HydraLaunchExecutor:
     name = "hydra"
 
     def __init__(self, launcher: Any, job_overrides: Sequence[str], search_dir: Path,
-                 max_batch_size: int | None = None) -> None:
+                 max_batch_size: int | None = None, launcher_name: str = "") -> None:
         self.launcher, self.job_overrides = launcher, list(job_overrides)
+        self.launcher_name = launcher_name or type(launcher).__name__
         self.search_dir, self.max_batch_size = Path(search_dir), max_batch_size
         self._pending: list[LaunchedPhase] = []
         self._thread: threading.Thread | None = None
@@ -161,7 +170,8 @@ class HydraLaunchExecutor:
         first = self.next_job_number()
         for i, handle in enumerate(batch):
             handle.sent(first + i)
-            self._record({"job": handle.job_num, "node": handle.spec.node_id, "event": "launched"})
+            self._record({"job": handle.job_num, "node": handle.spec.node_id, "event": "launched",
+                          "launcher": self.launcher_name})
         overrides = [[*self.job_overrides, f"phase_spec={quoted_value(str(h.spec.dir / 'spec.yaml'))}"] for h in batch]
         self._out.set()
         if self._thread is None:
@@ -183,9 +193,16 @@ class HydraLaunchExecutor:
     def _run(self, batch: list[LaunchedPhase], overrides: list[list[str]], first: int) -> None:
         try:
             returns = list(self.launcher.launch(overrides, initial_job_idx=first))
-        except BaseException as exc:  # noqa: BLE001 - the launcher itself failed: every phase of the batch did
+        except BaseException as exc:  # noqa: BLE001 - the launcher itself failed: no phase of the batch ran
+            problem = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            why = (f"the Hydra launcher {type(self.launcher).__name__} could not launch the job(s) of node(s) "
+                   f"{', '.join(str(h.spec.node_id) for h in batch)}: {type(exc).__name__}"
+                   + (f": {problem}" if problem else "") + "; no phase ran, and they are launched again when the "
+                   "command is rerun with a launcher that works here")
             for handle in batch:
-                handle.fail(f"the Hydra launcher {type(self.launcher).__name__} failed: {type(exc).__name__}: {exc}")
+                self._record({"job": handle.job_num, "node": handle.spec.node_id, "event": "launch_failed",
+                              "error": why})
+                handle.launch_failed(why)
             return
         self.returns.append(returns)
         for i, handle in enumerate(batch):
@@ -194,19 +211,35 @@ class HydraLaunchExecutor:
             else:
                 handle.fail(f"the Hydra launcher returned {len(returns)} results for {len(batch)} jobs")
             self._record({"job": handle.job_num, "node": handle.spec.node_id, "event": "ended",
-                          "status": handle.result().status, "output_dir": str(handle.job_dir or "")})
+                          "status": handle.result().status, "output_dir": str(handle.job_dir or ""),
+                          "launcher": self.launcher_name})
+
+    def launchers_that_ran(self) -> set[str]:
+        """The launchers whose jobs ran in this sweep (a job that ended; a launch that failed ran nothing)."""
+        return {e["launcher"] for e in self._entries() if e.get("event") == "ended" and e.get("launcher")}
+
+    def _entries(self) -> list[dict[str, Any]]:
+        path = self.search_dir / JOBS_FILE
+        out = []
+        if path.exists():
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue  # a line torn by a kill
+                if isinstance(entry, dict):
+                    out.append(entry)
+        return out
 
     # -- job numbers ----------------------------------------------------------------------------
     def next_job_number(self) -> int:
         """One more than any job this sweep has launched, over every run of the command (jobs.jsonl)."""
         last = -1
-        path = self.search_dir / JOBS_FILE
-        if path.exists():
-            for line in path.read_text(errors="replace").splitlines():
-                try:
-                    last = max(last, int(json.loads(line)["job"]))
-                except (ValueError, KeyError, TypeError):
-                    continue  # a line torn by a kill
+        for entry in self._entries():
+            try:
+                last = max(last, int(entry["job"]))
+            except (ValueError, KeyError, TypeError):
+                continue
         return last + 1
 
     def _record(self, entry: dict[str, Any]) -> None:

@@ -85,11 +85,32 @@ class LLMZeroSweeperImpl:
                 OmegaConf.update(cfg, "sweeper.axes", axes, merge=False)
             sweep_dir = Path(str(self.config.hydra.sweep.dir)).expanduser().resolve()
             report.search_dir = sweep_dir
-            executor = HydraLaunchExecutor(self.launcher, fixed, sweep_dir, self.max_batch_size)
+            launcher = str(OmegaConf.select(self.config, "hydra.runtime.choices.hydra/launcher", default="") or "")
+            executor = HydraLaunchExecutor(self.launcher, fixed, sweep_dir, self.max_batch_size, launcher)
+            self._same_launcher(executor, sweep_dir, launcher)
             result = run_search(cfg, sweep_dir, command=list(arguments), executor=executor,
                                 observers=[_MultirunYaml(self.config, sweep_dir)])
             return LLMZeroSweepResult(result, executor.returns)
         raise AssertionError("not reached: Reported ends the process on an error")
+
+    def _same_launcher(self, executor: HydraLaunchExecutor, sweep_dir: Path, launcher: str) -> None:
+        """A sweep dir whose phases ran through another launcher is continued only when the user named it: the
+        default dir is named by the search, not the launcher, so a SLURM line after a local sweep would otherwise
+        resume the local one without a word. A launcher that never got a job out (no SLURM here) does not count."""
+        ran = executor.launchers_that_ran() - {launcher}
+        if not ran or not launcher:
+            return
+        given = [o for o in (OmegaConf.select(self.config, "hydra.overrides.hydra", default=[]) or [])
+                 if str(o).startswith(("hydra.sweep.dir=", "search.dir=", "search.resume="))]
+        task_given = [o for o in (OmegaConf.select(self.config, "hydra.overrides.task", default=[]) or [])
+                      if str(o).startswith(("search.dir=", "search.resume="))]
+        if given or task_given:
+            return  # the user chose this directory: continue it with the new launcher
+        raise ConfigError(
+            f"{sweep_dir} holds a sweep whose phases ran through hydra/launcher={', '.join(sorted(ran))}, and this "
+            f"command uses hydra/launcher={launcher}: rerun with hydra/launcher={sorted(ran)[0]} to continue it, "
+            f"give hydra.sweep.dir={sweep_dir} to continue it through {launcher} anyway, or another hydra.sweep.dir "
+            f"for a new sweep")
 
     def _split(self, arguments: List[str]) -> tuple[list[str], dict[str, list[Any]]]:
         """The overrides every job repeats, and the grid's axes (`hparams.<name>=a,b` sweeps)."""
