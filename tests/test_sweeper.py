@@ -181,6 +181,18 @@ def test_a_launcher_that_cannot_launch_stops_the_sweep_and_its_phase_runs_on_the
     assert out.returncode == 0, out.stderr[-2000:]
 
 
+def test_a_cluster_executor_is_refused_under_the_sweeper_not_ignored(hydra_sweep_runner, hydra_restore_singletons,
+                                                                      tmp_path, capsys):
+    import pytest
+    with pytest.raises(SystemExit) as ended:
+        with sweep(hydra_sweep_runner, tmp_path, "cluster=ray", "cluster.address=127.0.0.1:1"):
+            pass
+    assert ended.value.code == 2
+    err = capsys.readouterr().err
+    assert "cluster=ray" in err and "hydra/launcher=ray" in err and "without -m" in err
+    assert not (tmp_path / "sweep" / "tree.json").exists()  # refused before anything ran
+
+
 def test_an_interrupted_sweep_resumes_where_it_stopped(tmp_path):
     sweep_dir = tmp_path / "sw"
     args = ["trainer.step_delay_s=0.05", f"search.dir={sweep_dir}"]

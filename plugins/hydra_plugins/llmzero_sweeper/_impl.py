@@ -51,6 +51,20 @@ class _MultirunYaml(SearchObserver):
         OmegaConf.save(self.config, self.sweep_dir / "multirun.yaml")
 
 
+LOCAL_EXECUTOR = "llmzero.executors.local.LocalExecutor"
+
+
+def _launcher_places_phases(cfg: DictConfig) -> None:
+    """Under the sweeper the Hydra launcher decides where phases run; a cluster executor would be ignored."""
+    target = str(OmegaConf.select(cfg, "cluster._target_", default=LOCAL_EXECUTOR) or LOCAL_EXECUTOR)
+    if target != LOCAL_EXECUTOR:
+        name = OmegaConf.select(cfg, "cluster.name", default=target)
+        raise ConfigError(
+            f"cluster={name} (cluster._target_={target}) places phases itself, and with -m hydra/sweeper=llmzero the "
+            f"Hydra launcher places them: for Ray use hydra/launcher=ray with the sweeper (pip install "
+            f"hydra-ray-launcher), or run the search without -m to use cluster={name}")
+
+
 class LLMZeroSweeperImpl:
     def __init__(self, max_batch_size: Optional[int] = None) -> None:
         if max_batch_size is not None and (isinstance(max_batch_size, bool) or int(max_batch_size) < 1):
@@ -83,6 +97,7 @@ class LLMZeroSweeperImpl:
                                   f"(sweeper.mode={mode} chooses the values itself); give one value")
             if axes:
                 OmegaConf.update(cfg, "sweeper.axes", axes, merge=False)
+            _launcher_places_phases(cfg)
             sweep_dir = Path(str(self.config.hydra.sweep.dir)).expanduser().resolve()
             report.search_dir = sweep_dir
             launcher = str(OmegaConf.select(self.config, "hydra.runtime.choices.hydra/launcher", default="") or "")
