@@ -58,7 +58,8 @@ def compose_config(overrides: list[str]) -> Any:
 
 
 def _clamped(hparams: dict[str, Any], space: Any) -> dict[str, Any]:
-    """PBT multiplies by 0.8 or 1.2, which can leave the space after a few rounds: keep each value in its bounds."""
+    """PBT multiplies by 0.8 or 1.2, which can leave the space after a few rounds: keep each value in its bounds, and
+    the clip ratios in order."""
     out = dict(hparams)
     for key in MUTATED:
         spec = space.specs.get(key)
@@ -66,6 +67,8 @@ def _clamped(hparams: dict[str, Any], space: Any) -> dict[str, Any]:
             low = spec.low if spec.low is not None else out[key]
             high = spec.high if spec.high is not None else out[key]
             out[key] = min(max(float(out[key]), low), high)
+    if "clip_ratio_low" in out and "clip_ratio_high" in out:  # perturbed apart, they may cross: the space refuses it
+        out["clip_ratio_high"] = max(float(out["clip_ratio_high"]), float(out["clip_ratio_low"]))
     return space.validate(out, where="pbt member")
 
 

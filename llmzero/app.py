@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 from rich.console import Console
 
+from .agents.base import interface_problems
 from .agents.heuristic import HeuristicAgent
 from .agents.validation import ProposalError
 from .atomic import write_text_atomic
@@ -266,6 +267,9 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         check_task_data(cfg)
         trainer = trainer_from_config(cfg)
         agent = instantiate(cfg.agent, _convert_="all")
+        problems = interface_problems(agent, str(cfg.agent.get("_target_", type(agent).__name__)))
+        if problems:
+            raise ConfigError("; ".join(problems))
         executor = executor if executor is not None else make_executor(cfg)
         left = [n for n in tree if n.status in NodeStatus.IN_FLIGHT and not n.pruned and n.job_id]
         if left and not hasattr(executor, "reattach"):  # it would run the phase again beside the job still running

@@ -3,8 +3,10 @@
 Hydra composes the config and creates the run directory before our task function runs, so a typo
 would reach the user as Hydra's own error (exit 1, no suggestion) and a `search.dir` that is a file
 as a traceback. Composing once here with Hydra's compose API (about 0.2 s) lets every such mistake
-end in one llmzero message naming the key, the value and what is allowed. Multirun and Hydra's
-own flags (`-m`, `--cfg`, `--info`, ...) are left to Hydra: a sweep's `a=1,2` is not one config.
+end in one llmzero message naming the key, the value and what is allowed. A multirun (`-m`, or
+`hydra.mode=MULTIRUN`) is checked the same way, once per value of each swept key (a sweep's `a=1,2` is
+not one config), with its sweep directory and the llmzero sweeper's own settings; Hydra's other flags
+(`--cfg`, `--info`, ...) are left to Hydra.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from .state.rundir import resume_problem
 
 # ConfigStore entries that hold a group's schema; listed by Hydra among the options, never chosen by a user.
 SCHEMA_PREFIX = "base_"
+SWEEP_SECTIONS = ("sweeper.grid", "sweeper.random")
 
 
 _RECIPE = re.compile(r"^(\+{0,2})recipe=(.+)$")
@@ -64,13 +67,30 @@ def _recipe_name(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "-", name or path.stem)[:80] or "recipe"
 
 
+MULTIRUN_FLAGS = ("-m", "--multirun")
+MAX_SWEEP_COMPOSES = 32  # a long sweep is checked on its first values of the keys past this many
+
+
+def is_multirun(args: Sequence[str]) -> bool:
+    return any(a in MULTIRUN_FLAGS for a in args) or any(
+        re.fullmatch(r"\+{0,2}hydra\.mode=['\"]?MULTIRUN['\"]?", a, flags=re.IGNORECASE) for a in args)
+
+
 def preflight(args: Sequence[str]) -> None:
     """Raise ConfigError for a command line whose config cannot compose, whose directories cannot be used or whose
     settings are invalid."""
-    if any(a.startswith("-") for a in args):
+    if any(a.startswith("-") and a not in MULTIRUN_FLAGS for a in args):
         return
-    cfg = compose_config(list(args))
+    overrides = [a for a in args if a not in MULTIRUN_FLAGS]
+    if is_multirun(args):
+        _preflight_multirun(overrides)
+        return
+    cfg = compose_config(overrides)
     check_directories(cfg)
+    _check_settings(cfg)
+
+
+def _check_settings(cfg: DictConfig) -> None:
     if not cfg.search.resume:  # a resumed search's settings are its saved ones, read when it opens
         from .app import check_settings  # the run's own checks: a bad setting ends here, not after two more composes
 
@@ -80,6 +100,58 @@ def preflight(args: Sequence[str]) -> None:
             raise
         except Exception:  # noqa: BLE001 - anything else is reported by the run itself, as it always was
             pass
+
+
+def sweep_variants(overrides: list[str]) -> list[list[str]]:
+    """One-config versions of a multirun's overrides: every swept key at its first value, then each other value of
+    each swept key in turn. Sweeps Hydra cannot list (intervals, for other sweepers) are left out."""
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    fixed: list[str | None] = []
+    swept: list[tuple[int, str, list[str]]] = []
+    for i, override in enumerate(parsed):
+        if not override.is_sweep_override():
+            fixed.append(override.input_line)
+            continue
+        fixed.append(None)
+        if override.is_discrete_sweep():
+            values = [_value_text(v) for v in override.sweep_iterator()]
+            if values:
+                swept.append((i, override.get_key_element(), values))
+
+    def variant(choice: dict[int, str]) -> list[str]:
+        line = dict(enumerate(fixed))
+        for i, key, values in swept:
+            line[i] = f"{key}={choice.get(i, values[0])}"
+        return [text for _, text in sorted(line.items()) if text is not None]
+
+    out = [variant({})]
+    for i, _, values in swept:
+        for value in values[1:]:
+            if len(out) >= MAX_SWEEP_COMPOSES:
+                return out
+            out.append(variant({i: value}))
+    return out
+
+
+def _value_text(value: object) -> str:
+    if isinstance(value, str):
+        return quoted_value(value) if re.search(r"[\s,'\"\[\]{}()=:$]", value) else value
+    return "null" if value is None else str(value)
+
+
+def _preflight_multirun(overrides: list[str]) -> None:
+    for variant in sweep_variants(overrides):
+        cfg = compose_config(variant)
+        problem = unusable_directory(Path(str(cfg.hydra.sweep.dir)))
+        if problem:
+            raise ConfigError(f"hydra.sweep.dir={cfg.hydra.sweep.dir} cannot hold a sweep: {problem}; choose another "
+                              f"hydra.sweep.dir")
+        if OmegaConf.select(cfg, "hydra.runtime.choices.hydra/sweeper") == "llmzero":
+            batch = OmegaConf.select(cfg, "hydra.sweeper.max_batch_size")
+            if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+                raise ConfigError(f"hydra.sweeper.max_batch_size={batch!r} is not valid: expected null (every phase "
+                                  f"of a round in one batch) or an int ≥ 1")
+        _check_settings(cfg)
 
 
 def compose_config(overrides: list[str]) -> DictConfig:
@@ -128,19 +200,27 @@ def _explain(exc: Exception, overrides: list[str]) -> str:
     return f"{typed} is not valid: {first}"
 
 
+def _names(override: object, key: str) -> bool:
+    """Whether an override sets `key` or something under it (`sweeper.grid.x.values=` sets sweeper.grid.x)."""
+    name = getattr(override, "key_or_group", "")
+    return name == key or name.startswith(key + ".")
+
+
 def _override_text(overrides: list[str], key: str) -> str | None:
-    typed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if o.key_or_group == key]
+    typed = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if _names(o, key)]
     return typed[-1] if typed else None  # the last one is the one Hydra applies
 
 
 def _nearest(overrides: list[str], key: str) -> str:
     """The nearest allowed names, read from the config composed without the offending override."""
     parent, _, leaf = key.rpartition(".")
-    others = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if o.key_or_group != key]
+    others = [o.input_line for o in OverridesParser.create().parse_overrides(overrides) if not _names(o, key)]
     try:
-        node = OmegaConf.select(_compose(others), parent) if parent else _compose(others)
+        composed = _compose(others)
     except Exception:  # noqa: BLE001 - a second mistake; the first one is reported as it is
         return ""
+    # a sweep's parameters are hyperparameters of the search's space, whatever the default sweep lists
+    node = OmegaConf.select(composed, "search.space" if parent in SWEEP_SECTIONS else parent) if parent else composed
     if not isinstance(node, DictConfig):
         return ""
     names = [str(k) for k in node.keys() if str(k) != "hydra"]

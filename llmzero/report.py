@@ -60,8 +60,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         tree, _ = rundir.load_tree(whole=False)
     except JournalError as exc:
         parser.exit(2, f"{parser.prog}: error: {exc}\n")
-    render_search_plots(tree, rundir.root, _saved_space(rundir))
-    html_path, md_path = write_report(args.search_dir, args.out, args.markdown)
+    try:
+        render_search_plots(tree, rundir.root, _saved_space(rundir))
+        html_path, md_path = write_report(args.search_dir, args.out, args.markdown)
+    except OSError as exc:  # a read-only or full disk: say where, and how to get a report anyway
+        where = exc.filename or args.search_dir
+        parser.exit(4, f"{parser.prog}: error: cannot write {where} ({exc.strerror or exc}): the report's plots go "
+                       f"in <search_dir>/plots; copy the search directory somewhere writable (cp -r "
+                       f"{args.search_dir} /tmp/) and run {parser.prog} on the copy\n")
     print(f"html:     {html_path}")
     print(f"markdown: {md_path}")
     return 0

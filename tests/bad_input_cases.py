@@ -155,6 +155,28 @@ CASES = [
          ("trainer.no_such", "Could not override"), synthetic=False),
     Case("verl on a machine without a GPU", ["trainer=verl", "cluster.gpus_per_phase=1"], 2,
          ("trainer=verl", "cluster.gpus_per_phase=1", "torch sees 0", "cluster=ray"), synthetic=False),
+    # ---- the same checks under -m (Hydra's multirun, the llmzero sweeper included), with the same one-line errors
+    Case("multirun: misspelt key", ["-m", "hydra/sweeper=llmzero", "search.budgt=3"], 2,
+         ("search.budgt=3", "did you mean search.budget")),
+    Case("multirun: sweeper batch size 0", ["-m", "hydra/sweeper=llmzero", "hydra.sweeper.max_batch_size=0"], 2,
+         ("hydra.sweeper.max_batch_size=0", "int ≥ 1")),
+    Case("multirun: negative budget", ["-m", "hydra/sweeper=llmzero", "search.budget=-3"], 2, ("search.budget=-3",)),
+    Case("multirun: unknown sweeper mode", ["-m", "hydra/sweeper=llmzero", "sweeper.mode=bogus"], 2,
+         ("sweeper.mode=bogus", "grid")),
+    Case("multirun: one bad value in a sweep", ["-m", "search.budget=1,-2"], 2, ("search.budget=-2", "≥ 1")),
+    Case("multirun: a swept group option that does not exist", ["-m", "task=arithmetic,nosuch"], 2,
+         ("task=nosuch", "arithmetic")),
+    Case("multirun through hydra.mode=MULTIRUN", ["hydra.mode=MULTIRUN", "hydra/sweeper=llmzero", "search.budgt=3"], 2,
+         ("search.budgt=3", "did you mean search.budget")),
+    Case("multirun: cluster executor under the sweeper", ["-m", "hydra/sweeper=llmzero", "cluster=ray"], 2,
+         ("cluster=ray", "hydra/launcher=ray")),
+    Case("task data file empty", ["task=wildsci", "task.data_files={tmp}/empty.jsonl"], 2,
+         ("task.data_files=", "empty.jsonl", "holds no rows")),
+    Case("grid axis that is no hyperparameter", ["sweeper.mode=grid", "sweeper.grid.learnig_rate.values=[1]"], 2,
+         ("sweeper.grid.learnig_rate", "did you mean sweeper.grid.learning_rate", "lora_rank")),
+    Case("clip ratios that cross", ["hparams.clip_ratio_low=0.5", "hparams.clip_ratio_high=0.01"], 2,
+         ("hparams.clip_ratio_high=0.01", "hparams.clip_ratio_low=0.5", "clip_ratio_high ≥ clip_ratio_low")),
+    Case("search.dir empty", ["search.dir="], 2, ("search.dir=''", "directory path")),
     Case("task that does not exist", ["task=chemcot_typo"], 2, ("task=chemcot_typo", "arithmetic")),
     Case("task data file missing", ["task=wildsci", "task.data_files={tmp}/wildsci.jsonl"], 2,
          ("task=wildsci", "task.data_files=", "wildsci.jsonl", "FileNotFoundError")),
@@ -225,6 +247,10 @@ CASES = [
          ("agent plug answered invalidly", "learning_rate=nan"), plugin=True, kind=A),
     Case("agent answers None", ["agent._target_=bad_input_cases.NoneAgent", "agent.name=plug"], 0,
          ("agent plug failed: AttributeError",), plugin=True, kind=A),
+    Case("agent without AgentBase's optional attributes", ["agent._target_=bad_input_cases.BareAgent",
+                                                           "agent.name=plug"], 0, ("best path",), plugin=True, kind=A),
+    Case("agent without should_stop", ["agent._target_=bad_input_cases.HalfAgent", "agent.name=plug"], 2,
+         ("agent._target_=bad_input_cases.HalfAgent", "should_stop()"), plugin=True, kind=A),
     # ---- backend sections: their own schema, their _target_
     Case("task without training prompts", ["task.train_size=0"], 2, ("task.train_size=0", "≥ 1")),
     Case("task without validation prompts", ["task.val_size=0"], 2, ("task.val_size=0",)),
@@ -335,6 +361,36 @@ class NoneAgent(HeuristicAgent):
         return super().propose(ctx) if ctx.parent is None else None
 
 
+class BareAgent:
+    """A plug-in agent that does not subclass AgentBase and declares none of its optional attributes (name,
+    wants_images): the search gives them their defaults."""
+
+    def __init__(self, **options):
+        self._inner = HeuristicAgent(seed=int(options.get("seed", 0)))
+
+    def propose(self, ctx):
+        return self._inner.propose(ctx)
+
+    def should_stop(self, ctx):
+        return self._inner.should_stop(ctx)
+
+    def analyze_error(self, ctx):
+        return self._inner.analyze_error(ctx)
+
+
+class HalfAgent:
+    """A plug-in agent without should_stop: refused before the search, not after its first phase."""
+
+    def __init__(self, **options):
+        self._inner = HeuristicAgent()
+
+    def propose(self, ctx):
+        return self._inner.propose(ctx)
+
+    def analyze_error(self, ctx):
+        return self._inner.analyze_error(ctx)
+
+
 class BuggyTrainer(SyntheticTrainer):
     """A plug-in trainer with a bug the search cannot foresee: one message and a saved traceback, not a crash."""
 
@@ -385,6 +441,7 @@ def run_cli(args: list[str], cwd: Path) -> Outcome:
 
 def prepare(case: Case, tmp: Path, base_source: Path) -> list[str]:
     (tmp / "afile").write_text("not a directory\n")
+    (tmp / "empty.jsonl").write_text("")
     (tmp / "two.jsonl").write_text("".join((TASKS / "ssmr.jsonl").read_text().splitlines(True)[:2]))  # 2 rows of SSMR
     base = tmp / "base"
     if any("{base}" in a for a in case.args):
@@ -395,7 +452,9 @@ def prepare(case: Case, tmp: Path, base_source: Path) -> list[str]:
     has_dir = any(a.startswith(("search.dir=", "search.resume=")) for a in args)
     budget = ["search.budget=2"] if case.plugin else []  # the root and one proposal from the plug-in
     base_args = BASE_ARGS if case.synthetic else [a for a in BASE_ARGS if not a.startswith("trainer")]
-    return [*base_args, *budget, *([] if has_dir else [f"search.dir={tmp}/run"]), *args]
+    flags = [a for a in args if a in ("-m", "--multirun")]  # first, as users type them (argparse wants them there)
+    args = [a for a in args if a not in flags]
+    return [*flags, *base_args, *budget, *([] if has_dir else [f"search.dir={tmp}/run"]), *args]
 
 
 def make_base(where: Path) -> Path:

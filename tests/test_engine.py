@@ -11,6 +11,7 @@ from llmzero.agents.heuristic import HeuristicAgent
 from llmzero.app import run_search
 from llmzero.config.store import register_configs
 from llmzero.paths import conf_dir
+from llmzero.trainers.synthetic import SyntheticPhase, SyntheticTrainer
 
 
 def cfg(*overrides):
@@ -61,6 +62,34 @@ def test_a_fix_of_a_phase_that_saved_nothing_restarts_where_it_started(tmp_path)
     res = run(tmp_path, "trainer.memory_budget=1000", "search.budget=2")
     failed, fix = res.tree[0], res.tree[1]
     assert failed.checkpoints == [] and (fix.resume_from, fix.resume_step, fix.global_offset) == (None, None, 0)
+
+
+class DiskFullPhase(SyntheticPhase):
+    def _run(self):
+        raise OSError(28, "No space left on device", str(self.dir / "metrics.jsonl"))
+
+
+class DiskFullOnce(SyntheticTrainer):
+    """A FAKE full disk: node 1's first attempt dies writing, as a phase process would on ENOSPC."""
+
+    def start(self, spec):
+        marker = Path(spec.output_dir).parent / "disk-was-full"
+        if spec.node_id == 1 and not marker.exists():
+            marker.write_text("once\n")
+            return DiskFullPhase(self, spec)
+        return super().start(spec)
+
+
+def test_a_phase_that_failed_on_a_full_disk_is_run_again_not_debugged(tmp_path):
+    import pytest
+
+    with pytest.raises(OSError, match="No space left on device"):
+        run(tmp_path, "trainer._target_=test_engine.DiskFullOnce", "search.budget=3")
+    saved = json.loads((tmp_path / "run" / "tree.json").read_text())
+    assert [n["status"] for n in saved["nodes"]] == ["completed", "running"]  # not "failed": nothing to debug
+    res = run(tmp_path, "trainer._target_=test_engine.DiskFullOnce", "search.budget=3")  # space freed: rerun
+    assert [n.status for n in res.tree][:2] == ["completed", "completed"] and res.tree[1].attempts == 2
+    assert not any(n.kind == "debug" for n in res.tree)
 
 
 def test_gpu_hour_cap_stops_the_search(tmp_path):

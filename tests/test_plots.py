@@ -168,3 +168,21 @@ def test_overlay_metric_drawn_if_either_run_has_it_and_incumbent_optional(tmp_pa
                        step_key=names.GLOBAL_STEP)
     assert [ax.get_title() for ax in fig.axes] == [names.KL, names.ENTROPY]
     assert plot_overlay(current, None, tmp_path / "solo.png") is not None
+
+
+def test_a_damaged_line_in_the_middle_of_a_metrics_file_loses_nothing_after_it(tmp_path):
+    # One garbage line used to end the read there: the agents diagnosed from a truncated history.
+    path = tmp_path / "metrics.jsonl"
+    for step in range(1, 31):
+        append_record(path, {names.STEP: step, names.VAL_SCORE: step / 40})
+        if step == 5:
+            with open(path, "a") as fh:
+                fh.write("\x00\x00 not json at all\n[1, 2]\n")
+    with open(path, "a") as fh:
+        fh.write('{"step": 31, "val/sc')  # a torn last line: no damage to report
+    series = MetricSeries.load(path)
+    assert series.last_step() == 30 and series.best_val() == (30 / 40, 30)
+    assert series.damaged_lines == [6, 7]
+
+    from llmzero.agents.llm.render import summaries_text
+    assert "2 damaged line(s), skipped" in summaries_text(series)

@@ -9,6 +9,9 @@ empty <think></think> when thinking is off): a stand-in for the real template, n
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import pytest
 from hydra import compose, initialize_config_dir
@@ -127,3 +130,14 @@ def test_a_random_qwen3_0_6b_runs_a_2_step_phase_on_the_cpu(qwen3_0_6b_dir, tmp_
     assert phase["base_model_path"] == str(qwen3_0_6b_dir) and phase["eval_max_new_tokens"] == 4
     adapter = json.loads((tmp_path / "node_0" / "checkpoints" / "step_2" / "adapter_config.json").read_text())
     assert adapter["r"] == 64
+
+
+def test_a_hub_model_this_machine_cannot_get_is_one_error_before_the_search(tmp_path):
+    # Offline and not cached: refused before anything runs, not a whole search ending in a final-scoring traceback.
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path / "hf")}
+    out = subprocess.run([sys.executable, "-m", "llmzero", "model=qwen3_0_6b", "wandb.mode=disabled",
+                          f"search.dir={tmp_path / 'run'}"], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 2, out.stderr[-2000:]
+    assert "model.path=Qwen/Qwen3-0.6B is not in this machine's Hugging Face cache" in out.stderr
+    assert "huggingface-cli download Qwen/Qwen3-0.6B" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "run" / "tree.json").exists()

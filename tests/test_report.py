@@ -7,6 +7,7 @@ rather than skips, so a broken page cannot pass unnoticed.
 import base64
 import io
 import json
+import os
 import re
 import shutil
 import struct
@@ -190,6 +191,48 @@ def test_cli(search_dir, tmp_path):
                          timeout=120, check=False)
     assert res.returncode == 2
     assert str(missing / "tree.json") in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_read_only_search_directory_is_one_message(search_dir, tmp_path, monkeypatch, capsys):
+    # As root (CI) permission bits stop no write, so the fault is a FAKE one: every write under the copy fails with
+    # EROFS, as a read-only mount would make it fail.
+    import builtins
+    import errno
+
+    from llmzero import report
+
+    copy = tmp_path / "ro"
+    shutil.copytree(search_dir, copy)
+    real_open, real_mkdir = builtins.open, os.mkdir
+
+    def refused(path):
+        return OSError(errno.EROFS, os.strerror(errno.EROFS), str(path))
+
+    def fake_open(path, mode="r", *a, **k):
+        if any(c in mode for c in "wax+") and str(path).startswith(str(copy)):
+            raise refused(path)
+        return real_open(path, mode, *a, **k)
+
+    def fake_mkdir(path, *a, **k):
+        if str(path).startswith(str(copy)):
+            raise refused(path)
+        return real_mkdir(path, *a, **k)
+
+    real_os_open = os.open
+
+    def fake_os_open(path, flags, *a, **k):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT) and str(path).startswith(str(copy)):
+            raise refused(path)
+        return real_os_open(path, flags, *a, **k)
+
+    shutil.rmtree(copy / "plots", ignore_errors=True)
+    monkeypatch.setattr(builtins, "open", fake_open)
+    monkeypatch.setattr(os, "mkdir", fake_mkdir)
+    monkeypatch.setattr(os, "open", fake_os_open)
+    with pytest.raises(SystemExit) as ended:
+        report.main([str(copy)])
+    err = capsys.readouterr().err
+    assert ended.value.code == 4 and "Read-only file system" in err and "cp -r" in err and "Traceback" not in err
 
 
 # ---- the page in a real browser -----------------------------------------------------------------

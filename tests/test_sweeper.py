@@ -84,6 +84,11 @@ def test_an_adaptive_sweep_runs_each_phase_as_a_job_and_returns_the_best_recipe(
         assert [r.return_value for r in jobs] == [tree[i].best_val for i in range(4)]
         assert [r.hydra_cfg.hydra.job.num for r in jobs] == [0, 1, 2, 3]
         assert all((Path(r.hydra_cfg.hydra.runtime.output_dir) / "phase_result.json").is_file() for r in jobs)
+        # what each job trained is on its own command line and in its config, not only in its spec file
+        for r, node in zip(jobs, [tree[i] for i in range(4)]):
+            assert f"++hparams.learning_rate={node.hparams['learning_rate']!r}" in r.overrides
+            assert r.cfg.hparams.learning_rate == node.hparams["learning_rate"]
+            assert r.cfg.hparams.batch_size == node.hparams["batch_size"]
         recipe = out.recipe
         assert recipe["result"]["node"] == out.search.best.id
         assert [p["node"] for p in recipe["phases"]] == [n.id for n in out.search.path]

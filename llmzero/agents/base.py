@@ -159,3 +159,23 @@ class AgentBase:
 
     name: str = "agent"
     wants_images: bool = False
+
+
+AGENT_METHODS = ("propose", "should_stop", "analyze_error")
+AGENT_DEFAULTS = {"name": AgentBase.name, "wants_images": AgentBase.wants_images}
+
+
+def interface_problems(agent: Any, target: str) -> list[str]:
+    """What a plug-in agent lacks, checked once before the search: a missing method is named; a missing optional
+    attribute is given its default (AgentBase's), so a class that does not subclass AgentBase still runs."""
+    missing = [m for m in AGENT_METHODS if not callable(getattr(agent, m, None))]
+    if missing:
+        return [f"agent._target_={target} has no {', '.join(m + '()' for m in missing)}: an agent implements "
+                f"{', '.join(m + '()' for m in AGENT_METHODS)} (llmzero/agents/base.py; subclass AgentBase)"]
+    for attr, default in AGENT_DEFAULTS.items():
+        if not hasattr(agent, attr):
+            try:
+                setattr(agent, attr, default)
+            except AttributeError:  # __slots__ without room for it
+                return [f"agent._target_={target} has no {attr} and cannot be given one: declare {attr} on the class"]
+    return []

@@ -431,6 +431,10 @@ class SearchConfig:
 
     def __post_init__(self) -> None:
         _require(self.budget >= 1, "search.budget", self.budget, "an int ≥ 1")
+        for key in ("dir", "resume"):
+            value = getattr(self, key)
+            _require(value is None or bool(str(value).strip()), f"search.{key}", value,
+                     "a directory path, or null (leave it unset) for the default")
         _require(0 <= self.seed < 2 ** 32, "search.seed", self.seed, SEED_RANGE)
         _require(0.0 <= self.rho_min <= 1.0, "search.rho_min", self.rho_min, "a float in [0, 1]")
         _require(self.max_steps_per_phase >= 1, "search.max_steps_per_phase", self.max_steps_per_phase,

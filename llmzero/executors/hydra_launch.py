@@ -123,6 +123,24 @@ class LaunchedPhase:
                                            log_tail=log_tail(self.phase_dir / LOG_FILE))
 
 
+def job_overrides(sweep_overrides: Sequence[str], spec: PhaseSpec) -> list[str]:
+    """A job's command line: the sweep's own overrides, the phase's hyperparameters (so the job's
+    .hydra/overrides.yaml and cfg.hparams say what it trained, though the job reads them from its spec) and the spec."""
+    own = [f"++hparams.{key}={_override_value(value)}" for key, value in sorted(spec.hparams.items())]
+    kept = [o for o in sweep_overrides if not o.lstrip("+").startswith("hparams.")]
+    return [*kept, *own, f"phase_spec={quoted_value(str(spec.dir / 'spec.yaml'))}"]
+
+
+def _override_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    return quoted_value(str(value))
+
+
 def _job_error(ret: Any, status: Any) -> str:
     from hydra.core.utils import JobStatus
 
@@ -172,7 +190,7 @@ class HydraLaunchExecutor:
             handle.sent(first + i)
             self._record({"job": handle.job_num, "node": handle.spec.node_id, "event": "launched",
                           "launcher": self.launcher_name})
-        overrides = [[*self.job_overrides, f"phase_spec={quoted_value(str(h.spec.dir / 'spec.yaml'))}"] for h in batch]
+        overrides = [job_overrides(self.job_overrides, h.spec) for h in batch]
         self._out.set()
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, daemon=True, name="llmzero-hydra-launch")

@@ -146,6 +146,21 @@ def _fmt(x: float) -> str:
     return f"{x:g}"
 
 
+# Pairs whose values must not cross, and why: (low key, high key, what crossing would mean).
+ORDERED = (("clip_ratio_low", "clip_ratio_high",
+            "the PPO clip range [1 - low, 1 + high] would let a token's probability fall further than it may rise in "
+            "one update, the reverse of clip-higher (DAPO); set clip_ratio_high ≥ clip_ratio_low"),)
+
+
+def ordering_problems(hparams: Mapping[str, Any], where: str) -> list[str]:
+    out = []
+    for low, high, why in ORDERED:
+        a, b = hparams.get(low), hparams.get(high)
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and b < a:
+            out.append(f"{where}.{high}={b!r} is below {where}.{low}={a!r}: {why}")
+    return out
+
+
 @dataclass(frozen=True)
 class HParamSpace:
     """The set of hyperparameters a search may set, keyed by canonical name."""
@@ -200,6 +215,7 @@ class HParamSpace:
         missing = [k for k, s in self.specs.items() if k not in hparams and s.default is None]
         for key in missing:
             problems.append(f"{where}.{key} is missing and has no default; expected {self.specs[key].allowed()}")
+        problems += ordering_problems(out, where)
         if problems:
             raise HParamError("; ".join(problems))
         return out

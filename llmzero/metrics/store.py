@@ -24,19 +24,29 @@ def append_record(path: Path, record: dict[str, Any]) -> None:
         fh.write(line + "\n")
 
 
-def read_records(path: Path) -> list[dict[str, Any]]:
+def read_records(path: Path, damaged: list[int] | None = None) -> list[dict[str, Any]]:
+    """Every record of the file. A line that is not a JSON object (a torn last line from a killed writer, or a line
+    damaged in the middle) is skipped and the lines after it are kept; the numbers of damaged lines in the middle go
+    in `damaged`, so the caller can say that the history has a hole rather than lose its end without a word."""
     if not Path(path).exists():
         return []
-    out = []
-    with open(path, encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                break  # a torn last line from a killed writer
+    out, bad = [], []
+    with open(path, encoding="utf-8", errors="replace") as fh:
+        lines = fh.read().split("\n")
+    for number, line in enumerate(lines, start=1):
+        text = line.strip()
+        if not text:
+            continue
+        try:
+            record = json.loads(text)
+        except json.JSONDecodeError:
+            record = None
+        if isinstance(record, dict):
+            out.append(record)
+        elif number < len(lines) - (0 if lines[-1] else 1):  # not the last line: damage, not a torn write
+            bad.append(number)
+    if damaged is not None:
+        damaged.extend(bad)
     return out
 
 
@@ -73,6 +83,7 @@ class MetricSeries:
     """All records of one phase, indexed by metric name as (step, value) pairs."""
 
     records: list[dict[str, Any]] = field(default_factory=list)
+    damaged_lines: list[int] = field(default_factory=list)  # lines of the file skipped as not JSON (read_records)
 
     def extend(self, records: Iterable[dict[str, Any]]) -> None:
         self.records.extend(records)
@@ -126,4 +137,5 @@ class MetricSeries:
 
     @classmethod
     def load(cls, path: Path) -> "MetricSeries":
-        return cls(read_records(path))
+        damaged: list[int] = []
+        return cls(read_records(path, damaged), damaged)

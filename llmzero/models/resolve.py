@@ -63,6 +63,31 @@ def model_path_problem(model_cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def model_unavailable(model_cfg: dict[str, Any]) -> str | None:
+    """Why the hub model of `model.path` cannot be loaded on this machine: not in its Hugging Face cache, and the
+    hub unreachable (or offline mode set). Asked once before a search whose phases load it here, so an offline
+    machine ends with this line instead of running the search and failing at its last step. None for a builtin, a
+    local directory, a cached model, or a hub that answers."""
+    path = str(model_cfg.get("path") or "")
+    if not path or path.startswith(BUILTIN_PREFIX) or os.path.isdir(os.path.expanduser(path)):
+        return None
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    try:
+        if isinstance(try_to_load_from_cache(path, "config.json"), str):
+            return None
+    except ValueError:  # not a repo id: model_path_problem says so
+        return None
+    from ..tasks.hub import hub_unreachable
+
+    why = "HF_HUB_OFFLINE is set" if constants.HF_HUB_OFFLINE else hub_unreachable()
+    if why is None:
+        return None
+    return (f"model.path={path} is not in this machine's Hugging Face cache ({constants.HF_HUB_CACHE}) and {why}: "
+            f"download it where there is network (huggingface-cli download {path}) into that cache, or give "
+            f"model.path=<a local directory holding the model>")
+
+
 def _shipped_problem(model_cfg: dict[str, Any]) -> str | None:
     """Why the shipped model these builder options select cannot be used (a damaged file), found before any phase."""
     from .embedded import DamagedModelError, uses_shipped, verify

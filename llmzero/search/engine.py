@@ -13,11 +13,13 @@ watches the search is an observer (observer.py).
 
 from __future__ import annotations
 
+import errno
 import re
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..agents.base import Agent, AgentGaveUp
@@ -50,6 +52,23 @@ class _Active:
     handle: PhaseHandle
     metrics: MetricSeries
     state: str = "running"  # or "queued": the executor's scheduler has not started it yet
+
+
+DISK_ERRORS = {errno.ENOSPC: "No space left on device", errno.EROFS: "Read-only file system",
+               errno.EDQUOT: "Disk quota exceeded"}
+
+
+def disk_fault(result: PhaseResult, phase_dir: Path) -> OSError | None:
+    """A phase that failed because its disk did (full, read-only, over quota) is no failure of its configuration:
+    the error analyzer must not "fix" it, and a rerun with space freed must run it again. Returned as the OSError
+    the search ends with (one filesystem message, llmzero/cli_errors.py)."""
+    if result.status != NodeStatus.FAILED:
+        return None
+    text = f"{result.error or ''}\n{result.log_tail or ''}"
+    for code, words in DISK_ERRORS.items():
+        if words in text or f"[Errno {code}]" in text:
+            return OSError(code, words, str(phase_dir))
+    return None
 
 
 class SearchEngine:
@@ -235,7 +254,11 @@ class SearchEngine:
                 self._maybe_stop(act)
             if ended:
                 self._take_metrics(act, act.handle.poll())  # what it wrote after the last poll
-                self._complete(act, act.handle.result())
+                result = act.handle.result()
+                disk = disk_fault(result, self.rundir.node_dir(act.node.id))
+                if disk is not None:  # the machine's fault, not the phase's: stop, and run it again on the rerun
+                    raise disk
+                self._complete(act, result)
 
     def _take_metrics(self, act: _Active, fresh: list[dict[str, Any]]) -> None:
         if fresh:

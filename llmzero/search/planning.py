@@ -92,6 +92,9 @@ def _plan_evolve(node_id: int, parent: Node, action: Action, ctx: PlanningContex
         validate=check,
         record_dir=ctx.rundir.node_dir(node_id),
     )
+    if pctx.parent_metrics.damaged_lines:
+        ctx.rundir.log_event("metrics_lines_skipped", node=parent.id, lines=pctx.parent_metrics.damaged_lines[:20],
+                             kept=len(pctx.parent_metrics.records))
     got = consult(ctx.agent, ctx.fallback, lambda a: a.propose(pctx), check)
     proposal, plan = got.answer, got.checked
     resume_from = None if plan.resume_step is None else parent.id

@@ -66,6 +66,16 @@ def hub_unreachable(timeout: float = 5.0) -> str | None:
     return None
 
 
+def _all_empty(data_files: str) -> bool:
+    """Whether every file the data_files setting names is empty (or blank)."""
+    try:
+        _, files = _builder_for(data_files)
+    except TaskDataError:
+        return False
+    paths = [Path(f) for f in (files if isinstance(files, list) else [files])]
+    return bool(paths) and all(p.is_file() and not p.read_bytes().strip() for p in paths)
+
+
 def load_rows(task: str, dataset: str, revision: str | None = None, data_files: str | None = None,
               config_name: str | None = None) -> dict[str, list[dict[str, Any]]]:
     """Every split of the dataset as lists of plain rows: the local copy when `data_files` is set, else the hub."""
@@ -86,8 +96,13 @@ def load_rows(task: str, dataset: str, revision: str | None = None, data_files: 
         raise
     except Exception as exc:  # noqa: BLE001 - the hub, the network and the files fail in many ways; all say the same
         where = f"task.data_files={data_files!r}" if data_files else f"{dataset}" + (f"@{revision}" if revision else "")
+        if data_files and _all_empty(data_files):
+            raise TaskDataError(f"task={task}: {where} holds no rows (its file(s) are empty): give the file(s) of the "
+                                f"dataset, one json object per line (jsonl), or parquet/csv with a header") from None
+        detail = (str(exc).strip().splitlines() or [""])[0][:300]
         raise TaskDataError(
-            f"task={task}: could not load the dataset {where}: {type(exc).__name__}: {str(exc).splitlines()[0][:300]}. "
+            f"task={task}: could not load the dataset {where}: {type(exc).__name__}"
+            + (f": {detail}" if detail else "") + ". "
             f"Without network access to the Hugging Face hub, copy the dataset's files ({dataset}) to this machine "
             f"and set task.data_files=<file, glob or folder of json/jsonl/parquet/csv>") from exc
     return {name: [dict(row) for row in split] for name, split in loaded.items()}

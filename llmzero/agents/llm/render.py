@@ -81,7 +81,11 @@ def summaries_text(series: MetricSeries, limit: int = 24) -> str:
     # Test scores never reach an agent: selection must see validation only (paper §4.1, strict separation).
     keys = [k for k in _ORDER if k in series.keys()]
     keys += sorted(k for k in series.keys() if k not in keys and k not in _SKIP and not k.startswith("test/"))
-    return join_summaries(summarise(series, keys[:limit])) or "(no metrics were logged)"
+    text = join_summaries(summarise(series, keys[:limit])) or "(no metrics were logged)"
+    if series.damaged_lines:
+        text += (f"\n(the metrics file had {len(series.damaged_lines)} damaged line(s), skipped; the records around "
+                 f"them are all here)")
+    return text
 
 
 def outcome(node: Node) -> str:

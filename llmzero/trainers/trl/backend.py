@@ -22,7 +22,7 @@ from omegaconf import OmegaConf
 from ...config.schema import TRLTrainerConfig
 from ...hparams.space import HParamSpace, HParamSpec
 from ...hparams.steps import steps_per_epoch
-from ...models.resolve import model_path_problem
+from ...models.resolve import model_path_problem, model_unavailable
 from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
 from ..eval_process import EvalJob, eval_job, request_fields, run_local
 from ..subprocess_phase import write_phase_config
@@ -117,6 +117,11 @@ class TRLTrainer(TrainerBase):
         t0 = time.monotonic()
         path = resolve_model_path(self.model, task)
         say(f"built {path} in {time.monotonic() - t0:.0f} s")
+
+    def host_problems(self) -> list[str]:
+        """cluster=local loads the model here, in every phase and the final scoring."""
+        problem = model_unavailable(self.model)
+        return [problem] if problem else []
 
     def _env(self) -> dict[str, str]:
         env = {"PYTHONUNBUFFERED": "1", "TOKENIZERS_PARALLELISM": "false"}

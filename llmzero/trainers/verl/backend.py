@@ -26,7 +26,7 @@ from omegaconf import OmegaConf
 from ...config.schema import RetrieverConfig
 from ...config.verl_trainer import VerlTrainerConfig
 from ...hparams.steps import steps_per_epoch
-from ...models.resolve import model_path_problem
+from ...models.resolve import model_path_problem, model_unavailable
 from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
 from ..eval_process import EvalJob, eval_job, request_fields, run_local
 from ..subprocess_phase import write_phase_config
@@ -146,7 +146,8 @@ class VerlTrainer(TrainerBase):
             out.append(f"trainer.rollout_engine={engine} is not installed here (no module {module}): verl generates "
                        f"its rollouts with it; pip install {package} on every machine that runs phases (the "
                        "README's verl section names the versions)")
-        return out
+        problem = model_unavailable(self.model)
+        return out + ([problem] if problem else [])
 
     def phase_command(self, spec: PhaseSpec) -> PhaseCommand:
         path = write_phase_config(spec, self.task, self.model, self.options())

@@ -54,6 +54,16 @@ class _MultirunYaml(SearchObserver):
 LOCAL_EXECUTOR = "llmzero.executors.local.LocalExecutor"
 
 
+def _is_llmzero_app(cfg: DictConfig, hydra_config: DictConfig) -> None:
+    """The sweeper runs an llmzero search, whose phases are jobs of `python -m llmzero`: another app's config has
+    none of that, and would otherwise end in an unexpected error on its first missing key."""
+    if not all(isinstance(cfg.get(section), DictConfig) for section in ("search", "task", "trainer", "agent")):
+        app = OmegaConf.select(hydra_config, "hydra.job.name", default="this app")
+        raise ConfigError(f"hydra/sweeper=llmzero sweeps llmzero's own search (python -m llmzero -m "
+                          f"hydra/sweeper=llmzero ...), and the config of {app} has no search, task, trainer and "
+                          f"agent sections; use another sweeper for {app} (hydra/sweeper=basic, optuna, ...)")
+
+
 def _launcher_places_phases(cfg: DictConfig) -> None:
     """Under the sweeper the Hydra launcher decides where phases run; a cluster executor would be ignored."""
     target = str(OmegaConf.select(cfg, "cluster._target_", default=LOCAL_EXECUTOR) or LOCAL_EXECUTOR)
@@ -83,6 +93,7 @@ class LLMZeroSweeperImpl:
     def sweep(self, arguments: List[str]) -> LLMZeroSweepResult:
         assert self.hydra_context is not None and self.config is not None
         with Reported() as report:
+            _is_llmzero_app(self.config, self.config)
             fixed, axes = self._split(arguments)
             cfg = self.hydra_context.config_loader.load_sweep_config(self.config, fixed)
             OmegaConf.set_readonly(cfg, False)
