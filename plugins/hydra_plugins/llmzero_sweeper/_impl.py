@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Dict, List, Optional
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.plugins import Plugins
@@ -25,7 +25,8 @@ from llmzero.executors.hydra_launch import HydraLaunchExecutor
 from llmzero.search.observer import SearchObserver, SearchView
 from llmzero.search.result import SearchResult
 
-SWEEPABLE = "hparams."  # in grid mode, `hparams.<name>=a,b,c` on the command line is an axis of the grid
+from . import params as sweep_params
+
 
 
 @dataclass
@@ -52,6 +53,24 @@ class _MultirunYaml(SearchObserver):
 
 
 LOCAL_EXECUTOR = "llmzero.executors.local.LocalExecutor"
+RESULTS_FILE = "optimization_results.yaml"
+
+
+def write_results(result: SearchResult, sweep_dir: Path) -> None:
+    """What Hydra's Optuna and Nevergrad sweepers end with: "Best parameters" and "Best value" lines and
+    optimization_results.yaml in the sweep dir. The parameters are the best strategy's last phase; the whole
+    strategy, phase by phase, is recipe.yaml beside it."""
+    best = result.best
+    if best is None:
+        print(f"Best parameters: none (no phase produced a validation score: {result.stop_reason})")
+        return
+    params = {f"hparams.{k}": v for k, v in sorted(best.hparams.items())}
+    print(f"Best parameters: {params}")
+    print(f"Best value: {best.best_val}")
+    OmegaConf.save(OmegaConf.create({
+        "name": "llmzero", "best_params": params, "best_value": best.best_val, "best_test": best.test_score,
+        "best_node": best.id, "best_path": [n.id for n in result.path], "recipe": "recipe.yaml",
+        "stop_reason": result.stop_reason}), sweep_dir / RESULTS_FILE)
 
 
 def _is_llmzero_app(cfg: DictConfig, hydra_config: DictConfig) -> None:
@@ -76,11 +95,12 @@ def _launcher_places_phases(cfg: DictConfig) -> None:
 
 
 class LLMZeroSweeperImpl:
-    def __init__(self, max_batch_size: Optional[int] = None) -> None:
+    def __init__(self, max_batch_size: Optional[int] = None, params: Optional[Dict[str, Any]] = None) -> None:
         if max_batch_size is not None and (isinstance(max_batch_size, bool) or int(max_batch_size) < 1):
             raise ConfigError(f"hydra.sweeper.max_batch_size={max_batch_size!r} is not valid: expected null or an "
                               f"int ≥ 1")
         self.max_batch_size = max_batch_size
+        self.params = dict(params or {})
         self.hydra_context: Optional[HydraContext] = None
         self.config: Optional[DictConfig] = None
         self.launcher: Any = None
@@ -102,12 +122,15 @@ class LLMZeroSweeperImpl:
             if cfg.search.resume:  # the saved settings win, as with `python -m llmzero search.resume=<dir>`
                 cfg = load_resumed_config(cfg, fixed)
             mode = str(OmegaConf.select(cfg, "sweeper.mode", default=SweepMode.adaptive.value))
-            if axes and mode != SweepMode.grid.value:
-                key = next(iter(axes))
-                raise ConfigError(f"{SWEEPABLE}{key}={','.join(map(str, axes[key]))} is a sweep, which only sweeper.mode=grid takes "
-                                  f"(sweeper.mode={mode} chooses the values itself); give one value")
-            if axes:
-                OmegaConf.update(cfg, "sweeper.axes", axes, merge=False)
+            swept = sweep_params.collect(sweep_params.parse(self.params, "hydra.sweeper.params"), "hydra.sweeper.params.")
+            typed = sweep_params.collect(axes, "")
+            swept.values.update(typed.values)  # the command line wins over the sweeper's config
+            swept.intervals.update(typed.intervals)
+            for name in typed.values:
+                swept.intervals.pop(name, None)
+            for name in typed.intervals:
+                swept.values.pop(name, None)
+            sweep_params.apply(cfg, swept, mode)
             _launcher_places_phases(cfg)
             sweep_dir = Path(str(self.config.hydra.sweep.dir)).expanduser().resolve()
             report.search_dir = sweep_dir
@@ -116,6 +139,7 @@ class LLMZeroSweeperImpl:
             self._same_launcher(executor, sweep_dir, launcher)
             result = run_search(cfg, sweep_dir, command=list(arguments), executor=executor,
                                 observers=[_MultirunYaml(self.config, sweep_dir)])
+            write_results(result, sweep_dir)
             return LLMZeroSweepResult(result, executor.returns)
         raise AssertionError("not reached: Reported ends the process on an error")
 
@@ -138,20 +162,16 @@ class LLMZeroSweeperImpl:
             f"give hydra.sweep.dir={sweep_dir} to continue it through {launcher} anyway, or another hydra.sweep.dir "
             f"for a new sweep")
 
-    def _split(self, arguments: List[str]) -> tuple[list[str], dict[str, list[Any]]]:
-        """The overrides every job repeats, and the grid's axes (`hparams.<name>=a,b` sweeps)."""
+    def _split(self, arguments: List[str]) -> tuple[list[str], dict[str, Any]]:
+        """The overrides every job repeats, and the sweeps typed on the command line (key -> Hydra's parsed
+        override; params.py says what each mode makes of them)."""
         assert self.hydra_context is not None
         parser = OverridesParser.create(config_loader=self.hydra_context.config_loader)
         fixed: list[str] = []
-        axes: dict[str, list[Any]] = {}
+        axes: dict[str, Any] = {}
         for override in parser.parse_overrides(arguments):
             if not override.is_sweep_override():
                 fixed.append(override.input_line)
                 continue
-            key = override.get_key_element()
-            if not key.startswith(SWEEPABLE) or not override.is_discrete_sweep():
-                raise ConfigError(f"{override.input_line} is not valid: with hydra/sweeper=llmzero only hyperparameters "
-                                  f"are swept, as a list of values (hparams.<name>=a,b,c, with sweeper.mode=grid); the "
-                                  f"search's other settings take one value")
-            axes[key[len(SWEEPABLE):]] = list(override.sweep_iterator())
+            axes[override.get_key_element()] = override
         return fixed, axes
