@@ -356,3 +356,19 @@ def test_report_of_a_running_search_redraws_the_search_plots(tmp_path):
     for name in ("best_so_far_iteration.png", "best_so_far_compute.png", "tree.png"):
         assert (d / "plots" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
     assert "best_so_far_iteration.png" in (d / "report.md").read_text()
+
+
+def test_the_node_table_shows_a_tracebacks_exception_not_its_first_line():
+    from rich.console import Console
+
+    from llmzero.reports.tables import node_table
+    from llmzero.tree import Node, NodeStatus, Tree
+
+    tree = Tree()
+    tree.add(Node(id=0, parent=None, kind="root", hparams={}, status=NodeStatus.FAILED,
+                  error='Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
+                        "OSError: [Errno 28] No space left on device: 'metrics.jsonl'\n"))
+    console = Console(width=300, record=True, file=io.StringIO())
+    console.print(node_table(tree))
+    text = console.export_text()
+    assert "No space left on device" in text and "Traceback" not in text

@@ -60,6 +60,17 @@ def tree_view(tree: Tree, title: str = "search tree") -> RichTree:
     return out
 
 
+def error_line(error: str) -> str:
+    """What a failed phase's error says, in one line: a Python traceback's last line (the exception), not its
+    first ("Traceback (most recent call last):")."""
+    lines = [ln.strip() for ln in error.strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    if lines[0].startswith("Traceback (most recent call last)"):
+        return lines[-1]
+    return lines[0]
+
+
 def node_table(tree: Tree, title: str = "Per-node results", base: dict[str, float] | None = None) -> Table:
     """Columns as in the paper's Tables 18-21, plus kind, parent and cost; the base model first, for reference."""
     table = Table(title=title, title_justify="left")
@@ -81,7 +92,7 @@ def node_table(tree: Tree, title: str = "Per-node results", base: dict[str, floa
             fmt_score(n.best_val), "-" if n.best_step is None else str(n.best_step), fmt_score(n.test_score),
             f"{n.steps_done}/{n.max_steps}", f"{n.cost.wall_s:.1f}", f"{n.cost.gpu_s / 3600:.3f}",
             fmt_tokens(n.cost.agent_tokens_in + n.cost.agent_tokens_out), f"{n.cost.agent_usd:.3f}",
-            (n.error or n.diagnosis or "")[:200],
+            (error_line(n.error) if n.error else n.diagnosis or "")[:200],
         )
     return table
 
