@@ -17,13 +17,14 @@ from llmzero.config.verl_trainer import VerlTrainerConfig
 from llmzero.config.store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.search.early_stop import StopSchedule
+from llmzero.config.dataset_task import DatasetTaskConfig
 from llmzero.search.settings import SearchSettings
 
 BASES = {"base_task": schema.TaskConfig, "base_model": schema.ModelConfig, "base_synthetic": schema.SyntheticTrainerConfig,
          "base_trl": schema.TRLTrainerConfig, "base_heuristic": schema.HeuristicAgentConfig,
          "base_claude": schema.ClaudeAgentConfig, "base_litellm": schema.LiteLLMAgentConfig,
          "base_cluster": schema.ClusterConfig, "base_ray": RayClusterConfig, "base_search": schema.SearchConfig,
-         "base_verl": VerlTrainerConfig}
+         "base_verl": VerlTrainerConfig, "base_dataset_task": DatasetTaskConfig}
 PRESETS = sorted(Path(conf_dir()).glob("*/*.yaml"))
 
 

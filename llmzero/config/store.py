@@ -14,6 +14,7 @@ from .root import LLMZeroConfig
 from .schema import (ClaudeAgentConfig, ClusterConfig, HeuristicAgentConfig, LiteLLMAgentConfig, ModelConfig,
                      SearchConfig, SyntheticTrainerConfig, TaskConfig, TRLTrainerConfig)
 from .strategies import RecipeConfig
+from .dataset_task import DatasetTaskConfig
 from .verl_trainer import VerlTrainerConfig
 
 RECIPE_SUFFIXES = (".yaml", ".yml")
@@ -56,6 +57,7 @@ def register_configs() -> None:
     cs = ConfigStore.instance()
     cs.store(name="llmzero_schema", node=LLMZeroConfig)
     cs.store(group="task", name="base_task", node=TaskConfig)
+    cs.store(group="task", name="base_dataset_task", node=DatasetTaskConfig)
     cs.store(group="model", name="base_model", node=ModelConfig)
     cs.store(group="trainer", name="base_synthetic", node=SyntheticTrainerConfig)
     cs.store(group="trainer", name="base_trl", node=TRLTrainerConfig)
