@@ -3,7 +3,7 @@
 #
 #   bash benchmarks/gpu_smoke.sh [imports] [ray] [stop] [memory] [trl] [search-tool]    (default: imports ray stop memory)
 #
-# Needs an NVIDIA GPU and `pip install -e '.[verl]' vllm` (see the README's verl section). Nothing is downloaded.
+# Needs an NVIDIA GPU and `pip install -e '.[verl]' vllm` (see docs/backends.md). Nothing is downloaded.
 # Every stage prints `gpu_smoke: <stage>: PASS|FAIL - <what it measured>` and its time; the whole output is kept in
 # $OUT/smoke.log (default /tmp/llmzero-gpu-smoke) beside each stage's search or phase directory. The stages are
 # described in benchmarks/gpu_smoke.py; exit status 0 only when all pass.

@@ -145,7 +145,7 @@ class VerlTrainer(TrainerBase):
         if importlib.util.find_spec(module) is None:
             out.append(f"trainer.rollout_engine={engine} is not installed here (no module {module}): verl generates "
                        f"its rollouts with it; pip install {package} on every machine that runs phases (the "
-                       "README's verl section names the versions)")
+                       "docs/backends.md names the versions)")
         problem = model_unavailable(self.model)
         return out + ([problem] if problem else [])
 
