@@ -96,9 +96,14 @@ def extract_json(text: str) -> dict[str, Any]:
 
 
 def parse_answer(role: str, text: str) -> _Strict:
+    return parse_as(ROLE_SCHEMAS[role], text)
+
+
+def parse_as(schema: type[_Strict], text: str) -> Any:
+    """The reply's JSON object validated against `schema`; an AnswerError naming each field that does not match."""
     data = extract_json(text)
     try:
-        return ROLE_SCHEMAS[role].model_validate(data)
+        return schema.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

@@ -26,7 +26,7 @@ from ..base import AgentBase, Proposal, StopContext, StopDecision
 from ..validation import PlanRules, ValidatedPlan, validate_proposal
 from . import render
 from .agent import LLMAgent
-from .answers import AnswerError, Scalar, _Strict, extract_json
+from .answers import AnswerError, Scalar, _Strict, parse_as
 from .client import Turn
 from .prompts import RenderedPrompt, _fill
 
@@ -82,15 +82,6 @@ def _verdicts_known(verdicts: dict[str, str], space: HParamSpace) -> None:
     unknown = sorted(set(verdicts) - set(space.specs))
     if unknown:
         raise AnswerError(f"verdicts name {unknown}, which are not hyperparameters (allowed: {sorted(space.specs)})")
-
-
-def _parse(model: type[_Strict], text: str) -> Any:
-    from pydantic import ValidationError
-    try:
-        return model.model_validate(extract_json(text))
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or '(answer)'}: {e['msg']}" for e in exc.errors())
-        raise AnswerError(f"the JSON does not match the schema: {problems}") from None
 
 
 class SkillAgent(AgentBase):
@@ -149,7 +140,7 @@ class SkillAgent(AgentBase):
                      batch_size=batch, max_steps_cap=ctx.rules.max_steps_cap)
 
         def accept(text: str) -> JobPlan:
-            answer = _parse(PlanAnswer, text)
+            answer = parse_as(PlanAnswer, text)
             _verdicts_known(answer.verdicts, space)
             if answer.skill == "gather-results":
                 return JobPlan(True, answer.rationale or answer.diagnosis or "the agent gathered the results",
@@ -192,7 +183,7 @@ class SkillAgent(AgentBase):
                      best_val=render.fmt(ctx.incumbent.best_val) if ctx.incumbent else "none yet")
 
         def accept(text: str) -> StopDecision:
-            answer = _parse(CheckAnswer, text)
+            answer = parse_as(CheckAnswer, text)
             verdicts = ", ".join(f"{k} {v}" for k, v in answer.verdicts.items())
             return StopDecision(answer.decision == "STOP", f"{answer.decision}: {answer.reason}"
                                 + (f" [{verdicts}]" if verdicts else ""))
@@ -216,11 +207,4 @@ def metrics_reader(node_dir: Any) -> Any:
     return lambda node_id: MetricSeries.load(node_dir(node_id) / METRICS_FILE)
 
 
-def conversation_turns(directory: Path) -> list[dict[str, Any]]:
-    """The saved conversation, for reports and tests."""
-    path = Path(directory) / CONVERSATION_FILE
-    return read_json(path) if path.is_file() else []
-
-
-__all__ = ["CheckAnswer", "JobPlan", "PlanAnswer", "SkillAgent", "SkillContext", "conversation_turns",
-           "metrics_reader"]
+__all__ = ["CheckAnswer", "JobPlan", "PlanAnswer", "SkillAgent", "SkillContext", "metrics_reader"]

@@ -122,15 +122,9 @@ class LLMZeroSweeperImpl:
             if cfg.search.resume:  # the saved settings win, as with `python -m llmzero search.resume=<dir>`
                 cfg = load_resumed_config(cfg, fixed)
             mode = str(OmegaConf.select(cfg, "sweeper.mode", default=SweepMode.adaptive.value))
-            swept = sweep_params.collect(sweep_params.parse(self.params, "hydra.sweeper.params"), "hydra.sweeper.params.")
-            typed = sweep_params.collect(axes, "")
-            swept.values.update(typed.values)  # the command line wins over the sweeper's config
-            swept.intervals.update(typed.intervals)
-            for name in typed.values:
-                swept.intervals.pop(name, None)
-            for name in typed.intervals:
-                swept.values.pop(name, None)
-            sweep_params.apply(cfg, swept, mode)
+            configured = sweep_params.collect(sweep_params.parse(self.params, "hydra.sweeper.params"),
+                                              "hydra.sweeper.params.")
+            sweep_params.apply(cfg, configured.overridden_by(sweep_params.collect(axes, "")), mode)
             _launcher_places_phases(cfg)
             sweep_dir = Path(str(self.config.hydra.sweep.dir)).expanduser().resolve()
             report.search_dir = sweep_dir

@@ -36,6 +36,13 @@ class SweepParams:
     def names(self) -> List[str]:
         return [*self.values, *self.intervals]
 
+    def overridden_by(self, other: "SweepParams") -> "SweepParams":
+        """These sweeps with `other`'s replacing any of the same hyperparameter (the command line over the config)."""
+        replaced = set(other.names())
+        return SweepParams(
+            values={**{k: v for k, v in self.values.items() if k not in replaced}, **other.values},
+            intervals={**{k: v for k, v in self.intervals.items() if k not in replaced}, **other.intervals})
+
 
 def parse(lines: Mapping[str, Any], where: str) -> Dict[str, Override]:
     """`key: expression` pairs (hydra.sweeper.params) as Hydra's parsed overrides, each error naming its key."""
