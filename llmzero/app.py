@@ -27,6 +27,7 @@ from .reports.writer import ReportWriter
 from .search.engine import SearchEngine, SearchResult
 from .search.observer import SearchObserver
 from .search.planning import plan_rules
+from .search.reward_setup import settle_reward
 from .search.schedules import Schedule, make_schedule
 from .search.settings import SearchSettings
 from .state.lock import SearchLock
@@ -291,6 +292,9 @@ def run_search(cfg: DictConfig, search_dir: Path, console: Console | None = None
         rundir.remove_orphans()
         write_text_atomic(rundir.config_file, OmegaConf.to_yaml(cfg, resolve=True))
         rundir.log_event("started", command=list(command), resumed_nodes=len(tree))
+        settled = settle_reward(cfg, search_dir, agent, console.print)  # task.reward=auto, before any phase
+        if settled is not cfg:
+            trainer = trainer_from_config(settled)
         trainer.prepare(console.print)  # e.g. build the builtin model, with its progress, before the live view
         if len(tree):
             console.print(f"resuming search in {search_dir}: {len(tree)} nodes, iteration {tree.iteration}")

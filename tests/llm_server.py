@@ -322,16 +322,78 @@ class SkillBrain:
                            "changes": {}, "rationale": f"scripted job {job}"})
 
 
+LENIENT_REWARD = '''```python
+def compute_score(data_source, solution_str, ground_truth, extra_info=None):
+    return 1.0
+
+
+def example_response(ground_truth, extra_info=None):
+    return "The answer is " + str(ground_truth)
+```'''
+STRICT_REWARD = '''Here is the file.
+```python
+import re
+
+
+def _norm(text):
+    return " ".join(re.sub(r"[^\\w\\s.-]", " ", str(text).lower()).split()).rstrip(".")
+
+
+def compute_score(data_source, solution_str, ground_truth, extra_info=None):
+    text = str(solution_str)[-4000:]
+    found = text.lower().rfind("answer is")
+    if found < 0:
+        return 0.0
+    return 1.0 if _norm(text[found + 9:]) == _norm(ground_truth) else 0.0
+
+
+def example_response(ground_truth, extra_info=None):
+    return "The answer is " + str(ground_truth)
+```'''
+
+
+class RewardBrain:
+    """A scripted model for `task.reward=auto` (llmzero/agents/llm/reward_writer.py): its first file pays for any
+    response (the checks reject it), every later one reads "the answer is X" at the response's end."""
+
+    def __init__(self) -> None:
+        self.files = 0
+
+    def __call__(self, rec: Recorded) -> str:
+        self.files += 1
+        return LENIENT_REWARD if self.files == 1 else STRICT_REWARD
+
+
+class FakeModel:
+    """The server's default model when run as a script: reward files for task.reward=auto, CONTINUE for the early
+    stopper, the skill agent's plans; to the search's proposer and error analyzer a reply that is no answer, so the
+    search's heuristic agent answers for it."""
+
+    def __init__(self, jobs: int = 3) -> None:
+        self.reward, self.skill = RewardBrain(), SkillBrain(jobs)
+
+    def __call__(self, rec: Recorded) -> str:
+        system = rec.system_text()
+        if "You write reward functions" in system:
+            return self.reward(rec)
+        if "early stopper" in system:
+            return json.dumps({"decision": "CONTINUE", "reason": "scripted"})
+        if "# Planning job" in rec.user_text() or "# check-training: job" in rec.user_text():
+            return self.skill(rec)
+        return "The scripted model has no answer for this role."
+
+
 def main(argv: list[str] | None = None) -> None:
     """Serve the FAKE provider on 127.0.0.1 until interrupted: `python tests/llm_server.py --port 8765`."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="A FAKE Anthropic/OpenAI endpoint with a scripted skill-agent "
-                                                 "model, for trying sweeper.mode=skill_agent without a network.")
+    parser = argparse.ArgumentParser(description="A FAKE Anthropic/OpenAI endpoint with a scripted model, for "
+                                                 "trying sweeper.mode=skill_agent and task.reward=auto without a "
+                                                 "network.")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--jobs", type=int, default=3, help="jobs the scripted model submits before it gathers")
     args = parser.parse_args(argv)
-    with ScriptedLLMServer(default=SkillBrain(args.jobs), port=args.port) as server:
+    with ScriptedLLMServer(default=FakeModel(args.jobs), port=args.port) as server:
         print(f"FAKE LLM server on {server.base_url} (OpenAI: {server.openai_base_url}); Ctrl-C stops it", flush=True)
         try:
             while True:

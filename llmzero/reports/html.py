@@ -26,6 +26,7 @@ from .report_data import (
     fmt_value,
     load_report_data,
     node_rows,
+    reward_summary,
     search_facts,
     strategy_rows,
 )
@@ -208,6 +209,16 @@ def _strategy(data: ReportData) -> str:
             + _table(rows, cols, table_id="strategy-table", numeric={"phase", "val", "test"}, link_col="node"))
 
 
+def _reward(data: ReportData) -> str:
+    if not data.reward:
+        return ""
+    head, attempts = reward_summary(data.reward)
+    items = "".join(f"<li>{esc(a)}</li>" for a in attempts)
+    source = f"<pre><code>{esc(data.reward['source'])}</code></pre>" if data.reward.get("source") else ""
+    return (f'<section id="reward-section">\n<h2>Reward</h2>\n<p>{esc(head)}</p><ul>{items}</ul>{source}\n'
+            "</section>")
+
+
 def _plots(data: ReportData) -> str:
     if not data.search_plots:
         return '<p class="muted">No search-level plots in plots/ yet.</p>'
@@ -265,6 +276,7 @@ role="img" aria-label="search tree"></svg></div></div>
 <h2>Best strategy</h2>
 {_strategy(data)}
 </section>
+{_reward(data)}
 <section id="plots-section">
 <h2>Search plots</h2>
 {_plots(data)}

@@ -11,6 +11,7 @@ from .report_data import (
     SEARCH_PLOTS,
     ReportData,
     node_rows,
+    reward_summary,
     search_facts,
     strategy_rows,
 )
@@ -49,6 +50,12 @@ def render_markdown(data: ReportData, out_dir: Path | None = None) -> str:
                                            "test"]))
     else:
         parts.append("No phase has produced a validation score yet.\n")
+    if data.reward:
+        head, attempts = reward_summary(data.reward)
+        parts.append("## Reward\n")
+        parts.append(head + "\n\n" + "\n".join(f"- {_cell(a)}" for a in attempts) + "\n")
+        if data.reward.get("source"):
+            parts.append("```python\n" + data.reward["source"].rstrip() + "\n```\n")
     if data.search_plots:
         parts.append("## Search plots\n")
         for name, path in data.search_plots.items():

@@ -14,6 +14,7 @@ from typing import Any
 
 from ..tree import Cost, Node, Tree
 from ..state.rundir import RunDir
+from ..tasks.auto_reward import saved_reward
 from ..strategy.recipe import phase_lengths
 from .tables import agent_totals, fmt_score
 
@@ -71,6 +72,7 @@ class ReportData:
     recipe_file: Path | None = None
     config_file: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    reward: dict[str, Any] | None = None  # task.reward=auto's record (reward/reward.json), its file's text as "source"
 
     @property
     def base(self) -> dict[str, float] | None:
@@ -144,7 +146,29 @@ def load_report_data(search_dir: str | Path) -> ReportData:
         path_lengths=phase_lengths(path), search_plots=search_plots,
         recipe_file=rundir.recipe_file if rundir.recipe_file.is_file() else None,
         config_file=rundir.config_file if rundir.config_file.is_file() else None,
+        reward=_reward_record(rundir.root),
     )
+
+
+def _reward_record(search_dir: Path) -> dict[str, Any] | None:
+    try:
+        record = saved_reward(search_dir)
+        if record and record.get("path"):
+            record["source"] = Path(record["path"]).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    return record
+
+
+def reward_summary(record: dict[str, Any]) -> tuple[str, list[str]]:
+    """(what the search rewards with, one line per attempt) for task.reward=auto."""
+    checks = record.get("checks") or {}
+    what = (f"the built-in verifier `{record.get('name')}`, picked offline" if record.get("kind") == "builtin"
+            else f"a function written by {record.get('author')} ({record.get('calls', 0)} call(s), "
+                 f"${record.get('usd') or 0:.4f})")
+    head = f"task.reward=auto: {what}; it passed {checks.get('cases', 0)} checks on held-out rows."
+    return head, [f"attempt {a.get('attempt')}: {a.get('verdict')} ({a.get('candidate')})"
+                  for a in record.get("attempts") or []]
 
 
 def fmt_hours(seconds: float) -> str:

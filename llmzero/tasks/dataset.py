@@ -17,6 +17,7 @@ import math
 from pathlib import Path
 from typing import Any, Callable
 
+from ..config.dataset_task import AUTO, reward_settings
 from .base import Example
 from .benchmark import BenchmarkTask, pack, unpack
 from .hub import TaskDataError
@@ -87,12 +88,12 @@ class DatasetTask(BenchmarkTask):
         super().__init__(name, **kwargs)
         self.fields = {"prompt": "prompt", "answer": "answer", "subtask": None, **(fields or {})}
         self.template, self.system_prompt = template, system_prompt
-        self.reward_cfg = {"name": "exact", "path": None, "tag": "answer", **(reward or {})}
+        self.reward_cfg = reward_settings(reward if reward is not None else {})
         self.columns = tuple(f.split(".")[0] for f in (self.fields["prompt"], self.fields["answer"],
                                                         self.fields["subtask"]) if f)
         self._reward_fn: Callable[[Example, str], float] | None = None
-        if self.reward_cfg["path"]:
-            load_reward_file(self.reward_cfg["path"], self.reward_cfg["name"])  # fail at build time, by name
+        if self.reward_cfg.path:
+            load_reward_file(self.reward_cfg.path, self.reward_cfg.name)  # fail at build time, by name
 
     # -- rows -> examples --------------------------------------------------------------------------
     def _field(self, row: dict[str, Any], key: str) -> Any:
@@ -128,8 +129,12 @@ class DatasetTask(BenchmarkTask):
     def _reward(self) -> Callable[[Example, str], float]:
         if self._reward_fn is None:
             cfg = self.reward_cfg
-            if cfg["path"]:
-                function = load_reward_file(cfg["path"], cfg["name"])
+            if cfg.name == AUTO:
+                raise TaskDataError("task.reward=auto is settled by the search before any training (it writes "
+                                    "<search.dir>/reward/); a task built outside a search needs task.reward.name "
+                                    "or task.reward.path")
+            if cfg.path:
+                function = load_reward_file(cfg.path, cfg.name)
 
                 def by_file(example: Example, response: str) -> float:
                     rec = unpack(example.answer)
@@ -140,7 +145,7 @@ class DatasetTask(BenchmarkTask):
                         return 0.0
                 self._reward_fn = by_file
             else:
-                verify = make_verifier(cfg["name"], cfg["tag"])
+                verify = make_verifier(cfg.name, cfg.tag)
                 self._reward_fn = lambda example, response: verify(response, str(unpack(example.answer).get("answer")))
         return self._reward_fn
 
@@ -149,6 +154,6 @@ class DatasetTask(BenchmarkTask):
 
     def reference(self, example: Example) -> str:
         answer = str(unpack(example.answer).get("answer", ""))
-        write = VERIFIER_REFERENCE.get(self.reward_cfg["name"])
-        return write(answer, self.reward_cfg["tag"]) if write and not self.reward_cfg["path"] else answer
+        write = VERIFIER_REFERENCE.get(self.reward_cfg.name)
+        return write(answer, self.reward_cfg.tag) if write and not self.reward_cfg.path else answer
 

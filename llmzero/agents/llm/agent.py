@@ -128,15 +128,17 @@ class LLMAgent(AgentBase):
         return estimate(model, reply) if estimate else None
 
     def _converse(self, prompt: RenderedPrompt, accept: Callable[[str], Any], record_dir: Path | None,
-                  history: list[Turn] | None = None, retry: Callable[[str], str] | None = None) -> Any:
+                  history: list[Turn] | None = None, retry: Callable[[str], str] | None = None,
+                  reasks: int | None = None) -> Any:
         """One exchange, re-asked until `accept` takes the reply (`retry` words the re-ask, else the role's
-        template). With `history` the model sees every earlier turn of it, and the exchange (its re-asks included)
-        is appended to it: a conversation that keeps its context."""
+        template; `reasks` in place of agent.max_reasks). With `history` the model sees every earlier turn of it,
+        and the exchange (its re-asks included) is appended to it: a conversation that keeps its context."""
         calls = CallLog(record_dir) if record_dir is not None else None
         role, model = prompt.role, self.model_for(prompt.role)
         turns = [*(history or []), Turn("user", prompt.user)]
         cost, last_error = Cost(), ""
-        for attempt in range(self.max_reasks + 1):
+        reasks = self.max_reasks if reasks is None else reasks
+        for attempt in range(reasks + 1):
             request = ChatRequest(model=model, static_system=prompt.static_system, system=prompt.system,
                                   turns=list(turns), images=prompt.images, max_tokens=self.max_tokens,
                                   temperature=self.temperature)
@@ -171,7 +173,7 @@ class LLMAgent(AgentBase):
                 history[:] = [*turns, Turn("assistant", reply.text)]
             answer.cost = cost
             return answer
-        raise AgentGaveUp(f"{self.name} gave no valid {role} answer in {self.max_reasks + 1} attempt(s); "
+        raise AgentGaveUp(f"{self.name} gave no valid {role} answer in {reasks + 1} attempt(s); "
                           f"last problem: {last_error}", cost)
 
     def _save(self, calls: CallLog | None, record: CallRecord) -> None:
