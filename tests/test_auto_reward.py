@@ -3,7 +3,6 @@ only after checks on held-out rows, saved in the search directory and replayed (
 
 import io
 import json
-import os
 
 import pytest
 from hydra import compose, initialize_config_dir

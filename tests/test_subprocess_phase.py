@@ -11,7 +11,7 @@ SCRIPT = textwrap.dedent("""
     import json, signal, sys, time
     from pathlib import Path
     from llmzero.trainers.base import checkpoint_dir, mark_checkpoint_complete
-    from llmzero.trainers.subprocess_phase import die_with_parent, write_result
+    from llmzero.trainers.child_main import die_with_parent, write_result
     die_with_parent()
     d, mode = Path(sys.argv[1]), sys.argv[2]
     stop = []

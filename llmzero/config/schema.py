@@ -74,6 +74,11 @@ def _choice(kind: Type[C], value: Any, key: str) -> C:
         raise ConfigError(f"{key}={value!r} is not valid: expected one of {[m.value for m in kind]}") from None
 
 
+def plain(node: Any) -> Any:
+    """A config node as plain Python (Hydra hands over DictConfig unless _convert_ is set); anything else as is."""
+    return OmegaConf.to_container(node, resolve=True) if OmegaConf.is_config(node) else node
+
+
 def _require(ok: bool, key: str, value: Any, allowed: str) -> None:
     # nan passes no comparison but inf passes `> 0`; no setting means anything by an infinite value.
     if not ok or (isinstance(value, float) and not math.isfinite(value)):

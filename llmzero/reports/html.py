@@ -51,22 +51,22 @@ def data_uri(path: Path) -> str | None:
     return f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
 
 
-def _plain(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     """JSON-safe copy: non-finite floats become None (JSON.parse rejects NaN), unknown objects strings."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [json_safe(v) for v in value]
     return str(value)
 
 
 def json_script(payload: Any, element_id: str) -> str:
     """A JSON data block that cannot end the script element early: every '<', '>' and '&' is \\u-escaped."""
-    text = json.dumps(_plain(payload), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
+    text = json.dumps(json_safe(payload), allow_nan=False, ensure_ascii=False, separators=(",", ":"))
     text = text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
     text = text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
     return f'<script type="application/json" id="{esc(element_id)}">{text}</script>'

@@ -14,6 +14,7 @@ kept. Writing with an LLM is the agents' part (llmzero/agents/llm/reward_writer.
 
 from __future__ import annotations
 
+import importlib.util
 import random
 import re
 from pathlib import Path
@@ -90,11 +91,7 @@ def pick_builtin(settings: RewardConfig, shown: Sequence[Row], held_out: Sequenc
                  progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
     """The offline choice: the first built-in verifier, in `builtin_order`, that passes the checks on the held-out
     rows. A TaskDataError naming each one's failure when none does."""
-    try:
-        import math_verify  # noqa: F401
-        math_installed = True
-    except ImportError:
-        math_installed = False
+    math_installed = importlib.util.find_spec("math_verify") is not None
     attempts = []
     for name in builtin_order([*shown, *held_out], settings.tag, math_installed):
         report = check_builtin(name, settings, held_out, workdir)

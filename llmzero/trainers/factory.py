@@ -6,20 +6,16 @@ import inspect
 from typing import Any
 
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
 
+from ..config.schema import plain
 from .base import TrainerBackend
-
-
-def _plain(node: Any) -> Any:
-    return OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else node
 
 
 def trainer_from_config(cfg: Any) -> TrainerBackend:
     """`cfg.trainer`'s _target_ with its options, given the task and model sections as plain dicts. Not recursive: the
     task and model carry their own _target_, which the backend builds where it needs them (often in a phase process)."""
-    extra = {"cluster": _plain(cfg.cluster)} if _takes_cluster(cfg.trainer) and "cluster" in cfg else {}
-    return instantiate(cfg.trainer, task=_plain(cfg.task), model=_plain(cfg.model), **extra, _convert_="all",
+    extra = {"cluster": plain(cfg.cluster)} if _takes_cluster(cfg.trainer) and "cluster" in cfg else {}
+    return instantiate(cfg.trainer, task=plain(cfg.task), model=plain(cfg.model), **extra, _convert_="all",
                        _recursive_=False)
 
 

@@ -15,12 +15,10 @@ from a config or an agent is ever interpreted by a shell.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -33,31 +31,6 @@ from ..state.phase_dir import LOG_FILE, METRICS_FILE, PHASE_CONFIG, RESULT_FILE,
 from ..tree import PhaseResult, PhaseStatus
 
 
-def die_with_parent() -> None:
-    """Called first thing in a phase process: if the search is killed (even kill -9), the phase dies
-    too, so a resumed search never races an orphan writing the same directory (Linux prctl)."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except OSError:
-        return
-    if os.getppid() == 1:  # the parent died before prctl took effect
-        os._exit(1)
-
-
-def child_config(argv: list[str] | None, usage: str) -> dict[str, Any] | None:
-    """Start of a child process (a phase, an evaluation): die with the parent, then read the one JSON
-    config file named on the command line. None, after printing the usage line, when it is not given."""
-    die_with_parent()
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print(f"usage: {usage}", file=sys.stderr)
-        return None
-    return json.loads(Path(args[0]).read_text())
-
-
 def write_phase_config(spec: Any, task: dict[str, Any], model: dict[str, Any], trainer: dict[str, Any]) -> Path:
     """Before a phase process starts (on whatever machine): its directory made ready for this attempt
     (prepare_for_start) and the one file it reads, which names everything it runs; returns that file."""
@@ -65,12 +38,6 @@ def write_phase_config(spec: Any, task: dict[str, Any], model: dict[str, Any], t
     path = spec.dir / PHASE_CONFIG
     write_json_atomic(path, {"spec": spec.to_dict(), "task": task, "model": model, "trainer": trainer})
     return path
-
-
-def write_result(phase_dir: Path | str, status: str, *, error: str | None = None, steps_done: int = 0,
-                 extra: dict[str, Any] | None = None) -> None:
-    write_json_atomic(Path(phase_dir) / RESULT_FILE,
-                      {"status": status, "error": error, "steps_done": steps_done, **(extra or {})})
 
 
 def result_from_files(phase_dir: Path, returncode: int | None, wall_s: float) -> PhaseResult:

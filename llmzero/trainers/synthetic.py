@@ -34,10 +34,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from omegaconf import OmegaConf
-
 from ..atomic import read_json, write_json_atomic
-from ..config.schema import SyntheticTrainerConfig
+from ..config.schema import SyntheticTrainerConfig, plain
 from ..hparams.space import HParamSpace, HParamSpec
 from ..hparams.steps import steps_per_epoch
 from ..metrics import names
@@ -64,11 +62,6 @@ def _seed(*parts: Any) -> int:
 
 def _clamp(x: float, lo: float = 0.0, hi: float = 1.0) -> float:
     return max(lo, min(hi, x))
-
-
-def _plain(x: Any) -> Any:
-    """Hydra hands over DictConfig unless _convert_ is set; the simulator wants plain dicts."""
-    return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
 
 
 def _lengths(response_length: int, need: float, kl: float) -> tuple[float, float]:
@@ -176,14 +169,14 @@ class SyntheticTrainer(TrainerBase):
 
     def __init__(self, *, task: dict | None = None, model: dict | None = None, **options: Any) -> None:
         # Options and their defaults are the schema's (trainer=synthetic in conf/), written once there.
-        self.options = dict(_plain(options))  # what a phase process rebuilds this trainer from
+        self.options = dict(plain(options))  # what a phase process rebuilds this trainer from
         opts = SyntheticTrainerConfig(**self.options)
         self.name = opts.name
-        self._extra = _plain(opts.extra_hparams) or {}
+        self._extra = plain(opts.extra_hparams) or {}
         self.step_delay_s, self.memory_budget = float(opts.step_delay_s), float(opts.memory_budget)
         self.noise, self.seed = float(opts.noise), int(opts.seed)
-        self.task = _plain(task) or {}
-        self.model = _plain(model) or {}
+        self.task = plain(task) or {}
+        self.model = plain(model) or {}
         self.subtasks = [str(t) for t in self.task.get("subtasks") or []]
         self.need = float(NEEDED_LENGTH.get(str(self.task.get("name", "")), 48))
         # Bigger base models start stronger; the tiny model sits at 0.25.

@@ -12,16 +12,17 @@ import sys
 from typing import Any
 
 from .base import PhaseSpec
-from .subprocess_phase import child_config, write_result
+from .child_main import child_config, write_result
 from .synthetic import SyntheticPhase, SyntheticTrainer
 
 USAGE = "python -m llmzero.trainers.synthetic_phase <phase_config.json>"
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = child_config(argv, USAGE)
-    if config is None:
+    found = child_config(argv, USAGE)
+    if found is None:
         return 2
+    config, _ = found
     spec = PhaseSpec.from_dict(config["spec"])
     trainer = SyntheticTrainer(task=config["task"], model=config["model"], **config["trainer"])
     phase = SyntheticPhase(trainer, spec, prepared=True)

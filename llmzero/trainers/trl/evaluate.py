@@ -11,16 +11,11 @@ own (model.greedy_scores), so evaluating step_k on "val" reproduces the val/scor
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-import time
-import traceback
 from typing import Any
 
-from ...atomic import write_json_atomic
+from ..child_main import each_request, eval_main
 
-log = logging.getLogger("llmzero.evaluate")
 
 
 def score_all(config: dict[str, Any]) -> list[dict[str, Any]]:
@@ -38,44 +33,22 @@ def score_all(config: dict[str, Any]) -> list[dict[str, Any]]:
     device = select_device(opts.device)
     base, tokenizer, _ = load_base(dict(config["model"]), task, device=device, dtype=select_dtype(opts.dtype, device))
     splits = rendered(splits, tokenizer, dict(config["model"]))  # the phases' own prompts (chat template or not)
-    results: list[dict[str, Any]] = []
-    for i, req in enumerate(config["requests"], 1):
-        t0, ckpt = time.monotonic(), req.get("checkpoint")
+
+    def score(index: int, req: dict[str, Any]) -> dict[str, float]:
+        nonlocal base
+        model = policy_from_checkpoint(base, req.get("checkpoint"))
         try:
-            model = policy_from_checkpoint(base, ckpt)
-            try:
-                scores = greedy_scores(model, tokenizer, task, splits[str(req["split"])], int(req["max_new_tokens"]),
-                                       opts.eval_batch_size)
-            finally:
-                if model is not base:
-                    base = model.unload()  # the base model again, for the next request
-            results.append({"scores": scores})
-            log.info("[%d/%d] %s on %s: score %.4f (%.1fs)", i, len(config["requests"]), ckpt or "base model",
-                     req["split"], scores["score"], time.monotonic() - t0)
-        except Exception as exc:  # noqa: BLE001 - one failed request must not cost the others
-            log.error("[%d/%d] %s on %s failed:\n%s", i, len(config["requests"]), ckpt or "base model", req["split"],
-                      traceback.format_exc())
-            results.append({"error": f"{type(exc).__name__}: {exc}"})
-    return results
+            return greedy_scores(model, tokenizer, task, splits[str(req["split"])], int(req["max_new_tokens"]),
+                                 opts.eval_batch_size)
+        finally:
+            if model is not base:
+                base = model.unload()  # the base model again, for the next request
+
+    return each_request(list(config["requests"]), score)
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..subprocess_phase import child_config
-
-    config = child_config(argv, "python -m llmzero.trainers.trl.evaluate <eval_config.json>")
-    if config is None:
-        return 2
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    try:
-        results = score_all(config)
-    except BaseException as exc:  # noqa: BLE001 - loading failed: every request fails with the reason
-        traceback.print_exc()
-        results = [{"error": f"{type(exc).__name__}: {exc}"} for _ in config.get("requests", [])]
-        write_json_atomic(config["output"], {"results": results})
-        return 1
-    write_json_atomic(config["output"], {"results": results})
-    print(json.dumps(results), flush=True)
-    return 0
+    return eval_main(argv, "llmzero.trainers.trl.evaluate", lambda config, _path: score_all(config))
 
 
 if __name__ == "__main__":

@@ -40,7 +40,6 @@ import signal
 import sys
 import threading
 import time
-import traceback
 from pathlib import Path
 from typing import Any, Callable
 
@@ -49,7 +48,7 @@ from ...metrics.store import append_record
 from ...state.phase_dir import METRICS_FILE, checkpoint_dir, stop_request
 from ...tree import PhaseStatus
 from ..base import PhaseSpec
-from ..subprocess_phase import child_config, write_result
+from ..child_main import phase_main
 from .backend import options_from
 from .config_map import grpo_kwargs
 
@@ -68,11 +67,6 @@ TRL_KEYS: dict[str, str] = {
     "frac_reward_zero_std": names.ZERO_STD_FRAC,
     "learning_rate": names.LR,
 }
-
-
-def format_error(exc: BaseException, frames: int = 12) -> str:
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).rstrip().splitlines()
-    return f"{type(exc).__name__}: {exc}\n--- traceback (last lines) ---\n" + "\n".join(tb[-frames:])
 
 
 class StopFlag:
@@ -344,29 +338,18 @@ class PhaseRunner:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = child_config(argv, "python -m llmzero.trainers.trl.phase <phase_config.json>")
-    if config is None:
-        return 2
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    spec = PhaseSpec.from_dict(config["spec"])
-    stop = StopFlag(spec.dir)
-    stop.install()
-    runner: PhaseRunner | None = None
-    try:
-        runner = PhaseRunner(config, stop)
-        status = runner.prepare().run()
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach result.json
-        log.error("phase failed:\n%s", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        write_result(spec.dir, PhaseStatus.FAILED, error=format_error(exc),
-                     steps_done=runner.steps_done if runner is not None else 0)
-        return 1
-    finally:
+    def start(config: dict[str, Any], spec: PhaseSpec) -> PhaseRunner:
+        stop = StopFlag(spec.dir)
+        stop.install()
+        return PhaseRunner(config, stop).prepare()
+
+    def cleanup(spec: PhaseSpec) -> None:
         try:
             (spec.dir / ".trl").rmdir()  # TRL's output_dir; it stays empty since TRL saves nothing
         except OSError:
             pass
-    write_result(spec.dir, status, steps_done=runner.steps_done)
-    return 0
+
+    return phase_main(argv, "llmzero.trainers.trl.phase", start, cleanup)
 
 
 if __name__ == "__main__":

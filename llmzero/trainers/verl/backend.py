@@ -16,20 +16,13 @@ A task's search tool (PaperSearchQA): search_tool.py (a verl tool) and search_lo
 from __future__ import annotations
 
 import dataclasses
-import sys
-import tempfile
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from omegaconf import OmegaConf
-
-from ...config.schema import RetrieverConfig
+from ...config.schema import RetrieverConfig, plain
 from ...config.verl_trainer import VerlTrainerConfig
-from ...hparams.steps import steps_per_epoch
-from ...models.resolve import model_path_problem, model_unavailable
-from ..base import EvalRequest, PhaseCommand, PhaseSpec, Resources, TrainerBase, require_hparams
-from ..eval_process import EvalJob, eval_job, request_fields, run_local
-from ..subprocess_phase import write_phase_config
+from ...models.resolve import model_unavailable
+from ..base import EvalRequest, Resources, require_hparams
+from ..subprocess_trainer import SubprocessTrainer
 from .compose import VerlConfigError, checked, verl_config_dir
 from .overrides import RunFiles, SearchRun, Topology, phase_overrides, problems
 
@@ -42,25 +35,17 @@ _CHECK_RUN = RunFiles(model_path="model", train_files="train.parquet", val_files
                       phase_dir="phase", max_prompt_length=1024)
 
 
-def _plain(x: Any) -> Any:
-    return OmegaConf.to_container(x, resolve=True) if OmegaConf.is_config(x) else x
-
-
-class VerlTrainer(TrainerBase):
+class VerlTrainer(SubprocessTrainer):
     """Trainer backend (llmzero.trainers.base) running each phase as one verl GRPO run."""
 
-    can_evaluate = True
+    phase_module, eval_module, label = "llmzero.trainers.verl.phase", "llmzero.trainers.verl.evaluate", "verl"
 
     def __init__(self, *, task: dict | None = None, model: dict | None = None, cluster: dict | None = None,
                  **options: Any) -> None:
-        self.opts = VerlTrainerConfig(**_plain(options))
+        self.opts = VerlTrainerConfig(**plain(options))
         self.name = self.opts.name
-        self.task = dict(_plain(task) or {})
-        self.model = dict(_plain(model) or {})
-        self.cluster = dict(_plain(cluster) or {})
-        problem = model_path_problem(self.model)
-        if problem:
-            raise ValueError(problem)
+        super().__init__(task, model)
+        self.cluster = dict(plain(cluster) or {})
         if self.opts.extra_hparams:
             raise ValueError("trainer.extra_hparams is not supported by trainer=verl; pass verl settings as "
                              "trainer.overrides=[key=value,...] instead")
@@ -72,24 +57,10 @@ class VerlTrainer(TrainerBase):
             self._check_run = dataclasses.replace(_CHECK_RUN, search=SearchRun(
                 "search_tool.yaml", "agent_loops.yaml", int(RetrieverConfig.max_turns if turns is None else turns)))
         self._checked: dict[tuple[str, ...], str | None] = {}
-        self._task: Any = None
 
     def options(self) -> dict[str, Any]:
         """What the phase and evaluate processes read back (launch.options_from): the options and the topology."""
         return {**dataclasses.asdict(self.opts), "cluster": self.cluster}
-
-    def _built_task(self) -> Any:
-        if self._task is None:
-            from ...tasks.base import build_task
-
-            self._task = build_task(self.task)
-        return self._task
-
-    def train_size(self) -> int:
-        return min(int(self.task["train_size"]), len(self._built_task().splits()["train"]))
-
-    def steps_per_epoch(self, hparams: dict[str, Any]) -> int:
-        return steps_per_epoch(self.train_size(), require_hparams(hparams, ["batch_size"], self.name)["batch_size"])
 
     def check(self, hparams: dict[str, Any]) -> list[str]:
         """Our constraints, then verl's own on the composed overrides (each distinct override list checked once)."""
@@ -108,14 +79,6 @@ class VerlTrainer(TrainerBase):
                 self._checked[overrides] = str(exc)
         found = self._checked[overrides]
         return [found] if found else []
-
-    def prepare(self, say: Callable[[str], None]) -> None:
-        from ...models.resolve import BUILTIN_PREFIX, builtin_is_cached, resolve_model_path
-
-        if str(self.model.get("path", "")).startswith(BUILTIN_PREFIX) and not builtin_is_cached(self.model,
-                                                                                                  self._built_task()):
-            say(f"building the {self.model['path']} model for task {self.task.get('name', '?')} (first run only)")
-            resolve_model_path(self.model, self._built_task())
 
     def inert_hparams(self) -> dict[str, str]:
         """With one mini-batch (trainer.mini_batches=1) and one PPO epoch per step, the policy that scores a batch is
@@ -149,15 +112,15 @@ class VerlTrainer(TrainerBase):
         problem = model_unavailable(self.model)
         return out + ([problem] if problem else [])
 
-    def phase_command(self, spec: PhaseSpec) -> PhaseCommand:
-        path = write_phase_config(spec, self.task, self.model, self.options())
-        argv = [sys.executable, "-m", "llmzero.trainers.verl.phase", str(path)]
-        return PhaseCommand(argv, str(spec.dir), env={"PYTHONUNBUFFERED": "1"},
-                            resources=Resources(gpus=float(self.topology.gpus), cpus=1.0, placed_by_phase=True))
+    def resources(self) -> Resources:
+        """verl's workers claim the phase's GPUs from Ray themselves (placed_by_phase), as an evaluation's do."""
+        return Resources(gpus=float(self.topology.gpus), cpus=1.0, placed_by_phase=True)
 
-    # -- evaluation --------------------------------------------------------------------------------
-    def evaluate(self, checkpoint_dir: str | Path | None, split: str, hparams: dict[str, Any]) -> dict[str, float] | None:
-        return self.evaluate_batch([EvalRequest(checkpoint_dir, split, hparams)])[0]
+    def eval_timeout(self) -> float | None:
+        return self.opts.eval_timeout_s
+
+    def eval_request(self, fields: dict[str, Any], request: EvalRequest) -> dict[str, Any]:
+        return {**fields, "hparams": dict(request.hparams), "max_new_tokens": self.eval_length(request.hparams)}
 
     def eval_length(self, hparams: dict[str, Any]) -> int:
         """Greedy length of a final score (a test score, the base model's): model.eval_max_new_tokens (the paper
@@ -166,18 +129,3 @@ class VerlTrainer(TrainerBase):
         rollout.response_length, so a longer val length would lengthen the training rollouts too."""
         configured = self.model.get("eval_max_new_tokens")
         return int(configured or require_hparams(hparams, ["response_length"], self.name)["response_length"])
-
-    def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]:
-        """Greedy scores from verl's validation-only runs (evaluate.py), one per request, in one process."""
-        with tempfile.TemporaryDirectory(prefix="llmzero-verl-eval-") as tmp:
-            return run_local(self.eval_job(requests, tmp)) if requests else []
-
-    def eval_job(self, requests: Sequence[EvalRequest], workdir: str | Path) -> EvalJob:
-        """The validation-only verl runs of `requests`, their files in `workdir`; on cluster=ray the executor runs
-        the job on the cluster (its workers claim the phase's GPUs, as a phase's do)."""
-        wanted = [{**request_fields(req), "hparams": dict(req.hparams), "max_new_tokens": self.eval_length(req.hparams)}
-                  for req in requests]
-        return eval_job("llmzero.trainers.verl.evaluate",
-                        {"task": self.task, "model": self.model, "trainer": self.options()}, wanted, workdir,
-                        backend="verl", env={"PYTHONUNBUFFERED": "1"}, timeout=self.opts.eval_timeout_s,
-                        resources=Resources(gpus=float(self.topology.gpus), cpus=1.0, placed_by_phase=True))

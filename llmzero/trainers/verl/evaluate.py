@@ -11,21 +11,17 @@ Writes {"results": [{"scores": {...}} or {"error": "..."}, ...]} to the config's
 
 from __future__ import annotations
 
-import json
-import logging
 import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from ...state.phase_dir import adapter_rank
 from ...tasks.base import summarise
-from ..subprocess_phase import child_config
+from ..child_main import each_request, eval_main
 from .launch import model_inputs, options_from, run_driver, task_files
 from .metrics_map import validation
 from .overrides import RunFiles, phase_overrides
 
-log = logging.getLogger("llmzero.evaluate")
 
 
 def eval_hparams(request: dict[str, Any]) -> dict[str, Any]:
@@ -64,20 +60,8 @@ def score_one(config: dict[str, Any], config_path: str, request: dict[str, Any],
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = child_config(argv, "python -m llmzero.trainers.verl.evaluate <eval_config.json>")
-    if config is None:
-        return 2
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    config_path = str(Path(sys.argv[1] if argv is None else argv[0]).resolve())
-    results = []
-    for i, request in enumerate(config["requests"]):
-        try:
-            results.append({"scores": score_one(config, config_path, request, i)})
-        except Exception as exc:  # noqa: BLE001 - one failed request must not lose the others
-            log.error("evaluation %d failed:\n%s", i, traceback.format_exc())
-            results.append({"error": f"{type(exc).__name__}: {exc}"})
-    Path(config["output"]).write_text(json.dumps({"results": results}))
-    return 0
+    return eval_main(argv, "llmzero.trainers.verl.evaluate", lambda config, path: each_request(
+        list(config["requests"]), lambda i, request: score_one(config, path, request, i)))
 
 
 if __name__ == "__main__":

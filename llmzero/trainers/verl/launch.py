@@ -8,9 +8,7 @@ so verl's driver joins the cluster that runs the job; on cluster=local it starts
 
 from __future__ import annotations
 
-import ctypes
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -23,6 +21,7 @@ from ...metrics.store import MetricsTail
 from ...tasks.base import Example, build_task, task_tool
 from .compose import checked
 from .data import subtask_counts, write_reward_module, write_search_configs, write_split
+from ..child_main import die_with_parent
 from .overrides import LOGGER_ENV, RunFiles, SearchRun, Topology, logger_path
 
 POLL_S = 1.0
@@ -86,11 +85,6 @@ def model_inputs(model_cfg: dict[str, Any], task: Any, examples: list[Example],
     return path, templated, longest + TOKEN_MARGIN
 
 
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-
-
 def run_driver(driver: str, overrides: list[str], run: RunFiles, on_record: Callable[[dict[str, Any]], None],
                should_kill: Callable[[], str | None] = lambda: None) -> int:
     """Run verl's driver with `overrides` (checked against verl first), handing each file-logger line to `on_record`
@@ -103,7 +97,7 @@ def run_driver(driver: str, overrides: list[str], run: RunFiles, on_record: Call
     env = {**os.environ, LOGGER_ENV: str(log_path), "PYTHONUNBUFFERED": "1"}
     print(f"llmzero: running {driver} with {len(overrides)} overrides:\n  " + "\n  ".join(overrides), flush=True)
     proc = subprocess.Popen([sys.executable, "-m", driver, *overrides], env=env, stdin=subprocess.DEVNULL,
-                            preexec_fn=_die_with_parent)
+                            preexec_fn=die_with_parent)
     try:
         while proc.poll() is None:
             for rec in tail.poll():

@@ -27,7 +27,6 @@ import math
 import signal
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +35,7 @@ from ...state.phase_dir import METRICS_FILE, adapter_rank, list_checkpoints, sto
 from ...tasks.base import summarise
 from ...tree import PhaseStatus
 from ..base import PhaseSpec
-from ..subprocess_phase import child_config, write_result
+from ..child_main import phase_main
 from .launch import model_inputs, options_from, run_driver, task_files
 from .metrics_map import canonical, diverged
 from .overrides import RunFiles, phase_overrides
@@ -130,24 +129,12 @@ class VerlPhase:
 
 
 def main(argv: list[str] | None = None) -> int:
-    config = child_config(argv, "python -m llmzero.trainers.verl.phase <phase_config.json>")
-    if config is None:
-        return 2
-    logging.basicConfig(level=logging.INFO, stream=sys.stdout, format="[%(asctime)s] %(message)s", datefmt="%H:%M:%S")
-    spec = PhaseSpec.from_dict(config["spec"])
-    # the STOP file, which SubprocessPhase writes before signalling, is honoured at verl's next save (callback.py)
-    signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: stopping at verl's next checkpoint save"))
-    phase: VerlPhase | None = None
-    try:
-        phase = VerlPhase(config)
-        status = phase.run()
-    except BaseException as exc:  # noqa: BLE001 - every failure must reach result.json
-        log.error("phase failed:\n%s", "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
-        write_result(spec.dir, PhaseStatus.FAILED, error=f"{type(exc).__name__}: {exc}",
-                     steps_done=phase.steps_done if phase is not None else 0)
-        return 1
-    write_result(spec.dir, status, steps_done=phase.steps_done)
-    return 0
+    def start(config: dict[str, Any], spec: PhaseSpec) -> VerlPhase:
+        # the STOP file, which SubprocessPhase writes before signalling, is honoured at verl's next save (callback.py)
+        signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: stopping at verl's next checkpoint save"))
+        return VerlPhase(config)
+
+    return phase_main(argv, "llmzero.trainers.verl.phase", start)
 
 
 if __name__ == "__main__":
