@@ -31,7 +31,7 @@ from rich.console import Console  # noqa: E402
 
 from llm_server import ScriptedLLMServer, count_tokens  # noqa: E402  (fake provider, see docstring)
 from llmzero.app import run_search  # noqa: E402
-from llmzero.config.store import register_configs  # noqa: E402
+from llmzero.config.hydra_store import register_configs  # noqa: E402
 from llmzero.paths import conf_dir  # noqa: E402
 
 PAPER_USD_PER_ITERATION = 48.0 / 64

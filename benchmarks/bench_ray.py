@@ -34,7 +34,7 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 from rich.console import Console  # noqa: E402
 
 from llmzero.app import run_search  # noqa: E402
-from llmzero.config.store import register_configs  # noqa: E402
+from llmzero.config.hydra_store import register_configs  # noqa: E402
 from llmzero.paths import conf_dir  # noqa: E402
 from llmzero.search.observer import SearchObserver  # noqa: E402
 from ray_head import start_head  # noqa: E402

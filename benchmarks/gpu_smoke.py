@@ -123,7 +123,7 @@ def stage_ray(out: Path) -> bool:
 def compose_cfg(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    from llmzero.config.store import register_configs
+    from llmzero.config.hydra_store import register_configs
     from llmzero.paths import conf_dir
 
     register_configs()

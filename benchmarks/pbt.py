@@ -35,7 +35,7 @@ from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
 from llmzero.app import build_space, root_hparams
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.config.strategies import SweeperConfig
 from llmzero.executors.phase_job import run_to_end
 from llmzero.paths import conf_dir

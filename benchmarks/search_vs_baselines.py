@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from llmzero.app import run_search  # noqa: E402
-from llmzero.config.store import register_configs  # noqa: E402
+from llmzero.config.hydra_store import register_configs  # noqa: E402
 from llmzero.paths import conf_dir  # noqa: E402
 from llmzero.strategy.replay import find_recipe  # noqa: E402
 from llmzero.tree import NodeStatus  # noqa: E402

@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from .cli_errors import EXIT_REFUSED, Reported, fail
 from .config.schema import ConfigError
-from .config.store import register_configs
+from .config.hydra_store import register_configs
 from .paths import conf_dir
 from .preflight import expand_recipe_path, preflight
 

@@ -26,14 +26,14 @@ from .reports.tables import agent_totals, fmt_score, node_table, path_table, tre
 from .reports.writer import ReportWriter
 from .search.engine import SearchEngine, SearchResult
 from .search.observer import SearchObserver
-from .search.planning import plan_rules
+from .search.phase_rules import plan_rules
 from .search.reward_setup import settle_reward
 from .search.schedules import Schedule, make_schedule
 from .search.settings import SearchSettings
 from .state.lock import SearchLock
 from .state.rundir import RunDir, resume_problem
 from .strategy.recipe import phase_lengths
-from .tracking.observer import WandbObserver
+from .tracking.wandb_observer import WandbObserver
 from .tracking.wandb_runs import WandbTracker
 from .trainers.factory import trainer_from_config
 from .tree import NodeStatus, Tree

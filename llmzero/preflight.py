@@ -26,7 +26,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .config.schema import ConfigError
-from .config.store import quoted_value, register_configs
+from .config.hydra_store import quoted_value, register_configs
 from .paths import conf_dir
 from .state.rundir import resume_problem
 

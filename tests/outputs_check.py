@@ -5,7 +5,7 @@ import math
 from pathlib import Path
 
 from llmzero.metrics.store import MetricSeries
-from llmzero.tracking.wandb_read import read_offline_runs
+from wandb_read import read_offline_runs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

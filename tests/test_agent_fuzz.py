@@ -15,7 +15,7 @@ from llmzero.agents.base import ErrorFix, Proposal
 from llmzero.agents.heuristic import HeuristicAgent
 from llmzero.agents.llm.answers import parse_answer, to_proposal
 from llmzero.app import build_space, root_hparams, run_search
-from llmzero.search.planning import PlanningContext, Unfixable, plan_node, plan_rules
+from llmzero.search.phase_rules import PlanningContext, Unfixable, plan_node, plan_rules
 from llmzero.search.selection import Action
 from llmzero.state.rundir import RunDir
 from llmzero.tree import Node, NodeKind, NodeStatus

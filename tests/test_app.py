@@ -14,7 +14,7 @@ import yaml
 from hydra import compose, initialize_config_dir
 
 from llmzero.models import embedded
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.state.lock import SearchLock
 from llmzero.paths import conf_dir
 

@@ -10,7 +10,7 @@ from rich.console import Console
 
 from llm_server import LENIENT_REWARD, STRICT_REWARD, ScriptedLLMServer
 from llmzero.app import run_search
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.tasks.auto_reward import builtin_order, saved_reward, with_saved_reward
 from llmzero.tasks.hub import TaskDataError

@@ -14,7 +14,7 @@ from llmzero.app import build_space, root_hparams
 from llmzero.config import schema
 from llmzero.config.ray_cluster import RayClusterConfig
 from llmzero.config.verl_trainer import VerlTrainerConfig
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.search.early_stop import StopSchedule
 from llmzero.config.dataset_task import DatasetTaskConfig

@@ -9,7 +9,7 @@ from rich.console import Console
 from llmzero.agents.base import Proposal, StopDecision
 from llmzero.agents.heuristic import HeuristicAgent
 from llmzero.app import run_search
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.trainers.synthetic import SyntheticPhase, SyntheticTrainer
 

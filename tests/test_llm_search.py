@@ -16,7 +16,7 @@ from rich.console import Console
 
 from llm_server import Reply, ScriptedLLMServer
 from llmzero.app import run_search
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 
 KEY = "sk-search-secret-42"

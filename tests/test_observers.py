@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_dir
 from rich.console import Console
 
 from llmzero.app import run_search
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.search.observer import SearchObserver
 from llmzero.tree import Cost, Node, NodeStatus, PhaseResult

@@ -11,7 +11,7 @@ from rich.console import Console
 
 from llmzero.app import run_search
 from llmzero.config.schema import ConfigError
-from llmzero.config.store import register_configs, shipped_recipes
+from llmzero.config.hydra_store import register_configs, shipped_recipes
 from llmzero.config.strategies import SweeperConfig, SweepParam
 from llmzero.hparams.space import HParamSpace
 from llmzero.paths import conf_dir

@@ -15,7 +15,7 @@ from rich.console import Console
 from llm_server import ScriptedLLMServer, SkillBrain
 from llmzero.app import run_search
 from llmzero.config.schema import ConfigError
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 
 KEY = "sk-skill-secret-7"

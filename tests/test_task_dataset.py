@@ -10,7 +10,7 @@ from hydra import compose, initialize_config_dir
 from rich.console import Console
 
 from llmzero.app import run_search
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.tasks.dataset import DatasetTask
 from llmzero.tasks.hub import TaskDataError

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.tasks.base import Example, build_task
 from llmzero.tasks.ssmr import SSMRTask, shuffled_options, subtask_of, unescape_score

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 from hydra import compose, initialize_config_dir
 
-from llmzero.config.store import register_configs
+from llmzero.config.hydra_store import register_configs
 from llmzero.paths import conf_dir
 from llmzero.tasks.base import Example, build_task
 from llmzero.tasks.wildsci import WildSciTask, format_prompt, subtask_name

@@ -130,7 +130,7 @@ def test_hydra_config_builds_the_backend():
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from llmzero.config.store import register_configs
+    from llmzero.config.hydra_store import register_configs
     from llmzero.paths import conf_dir
 
     register_configs()

@@ -19,7 +19,7 @@ pytest.importorskip("verl", reason="trainer=verl needs the verl extra: pip insta
 from hydra import compose as hydra_compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
-from llmzero.config.store import register_configs  # noqa: E402
+from llmzero.config.hydra_store import register_configs  # noqa: E402
 from llmzero.config.verl_trainer import VerlTrainerConfig  # noqa: E402
 from llmzero.metrics import names  # noqa: E402
 from llmzero.paths import conf_dir  # noqa: E402

@@ -16,7 +16,7 @@ pytest.importorskip("verl", reason="trainer=verl needs the verl extra: pip insta
 from hydra import compose, initialize_config_dir  # noqa: E402
 
 from llmzero.app import build_space, root_hparams  # noqa: E402
-from llmzero.config.store import register_configs  # noqa: E402
+from llmzero.config.hydra_store import register_configs  # noqa: E402
 from llmzero.executors.phase_job import run_to_end  # noqa: E402
 from llmzero.metrics import names  # noqa: E402
 from llmzero.metrics.store import read_records  # noqa: E402

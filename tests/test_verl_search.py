@@ -22,7 +22,7 @@ from hydra import compose as hydra_compose, initialize_config_dir  # noqa: E402
 from omegaconf import OmegaConf  # noqa: E402
 
 from llmzero.app import build_space, root_hparams  # noqa: E402
-from llmzero.config.store import register_configs  # noqa: E402
+from llmzero.config.hydra_store import register_configs  # noqa: E402
 from llmzero.paths import conf_dir  # noqa: E402
 from llmzero.trainers.base import PhaseSpec  # noqa: E402
 from llmzero.trainers.factory import trainer_from_config  # noqa: E402
@@ -134,9 +134,9 @@ def test_the_phase_selects_our_search_loop_and_tool_for_verls_rollouts(search_ph
     assert rollout.multi_turn.enable and rollout.multi_turn.max_user_turns == 2
     assert rollout.agent.default_agent_loop == "llmzero_search"
     tools = OmegaConf.load(rollout.multi_turn.tool_config_path)
-    assert tools.tools[0].class_name == "llmzero.trainers.verl.search_tool.RetrievalTool"
+    assert tools.tools[0].class_name == "llmzero.trainers.verl.retrieval_tool.RetrievalTool"
     assert OmegaConf.load(rollout.agent.agent_loop_config_path)[0]._target_ == \
-        "llmzero.trainers.verl.search_loop.SearchAgentLoop"
+        "llmzero.trainers.verl.retrieval_loop.SearchAgentLoop"
     assert data.search is not None and data.search.max_turns == 2
 
 

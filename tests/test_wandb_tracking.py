@@ -12,13 +12,8 @@ from pathlib import Path
 import pytest
 
 from llmzero.tree import Cost, Node, NodeKind, NodeStatus
-from llmzero.tracking import (
-    WandbSettings,
-    WandbTracker,
-    find_offline_runs,
-    phase_run_id,
-    read_offline_run,
-)
+from llmzero.tracking import WandbSettings, WandbTracker, phase_run_id
+from wandb_read import find_offline_runs, read_offline_run
 from llmzero.tracking.wandb_runs import ERROR_CHARS, record_step, table_columns
 
 SEARCH_ID = "gsm8k/run 7"  # '/' and ' ' are not allowed in W&B run ids: must be sanitized

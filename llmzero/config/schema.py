@@ -5,7 +5,7 @@ Each group's presets start with `defaults: [<schema name>, _self_]`, so a wrong 
 The search's settings objects are these dataclasses themselves (`typed` below), so a default is
 written here once; cross-field rules are checked in `__post_init__`, which runs when a setting
 object is built, and name the key, the value and what is allowed. Registration with Hydra's
-ConfigStore is in store.py. Backends (trainer, agent, cluster executor) are chosen by `_target_`,
+ConfigStore is in hydra_store.py. Backends (trainer, agent, cluster executor) are chosen by `_target_`,
 so a user can point `trainer._target_` at their own class.
 """
 

@@ -30,7 +30,7 @@ from typing import Any, Callable, Sequence
 from omegaconf import OmegaConf
 
 from ..atomic import write_yaml_atomic
-from ..config.store import quoted_value
+from ..config.hydra_store import quoted_value
 from ..metrics.store import MetricsTail
 from ..state.phase_dir import LOG_FILE, METRICS_FILE, STOP_FILE, log_tail
 from ..trainers.base import PhaseHandle, PhaseSpec, TrainerBackend

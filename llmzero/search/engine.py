@@ -6,7 +6,7 @@ is launched again (from its own last checkpoint when it saved one), and the iter
 count carries on. Up to `cluster.max_concurrent` phases run at once; phases in flight count
 as unvalidated visits (virtual loss, visits.visit_stats) so selections spread.
 
-Helpers each do one job: selection.py (UCT, eqs. 5-8), planning.py (agent → validated node),
+Helpers each do one job: selection.py (UCT, eqs. 5-8), phase_rules.py (agent → validated node),
 early_stop.py (§3.5), final_eval.py (test and base-model scores), budget.py; everything that
 watches the search is an observer (observer.py).
 """
@@ -40,7 +40,7 @@ from .early_stop import StopSchedule, check_running
 from .final_eval import evaluate_final
 from .observer import Observers, RunningPhase, SearchObserver, SearchView
 from .planners import AdaptivePlanner, Planner
-from .planning import PlanningContext, ScheduleEnded, Unfixable, plan_rules
+from .phase_rules import PlanningContext, ScheduleEnded, Unfixable, plan_rules
 from .result import SearchResult
 from .selection import Action
 from .settings import SearchSettings

@@ -16,7 +16,7 @@ from typing import Protocol
 from ..config.schema import Ablation, SearchConfig
 from ..strategy.replay import FixedPhase
 from ..tree import Node, NodeKind, NodeStatus, Tree
-from .planning import PlanningContext, plan_node
+from .phase_rules import PlanningContext, plan_node
 from .selection import Action, select
 
 

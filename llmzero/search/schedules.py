@@ -13,7 +13,7 @@ from ..hparams.space import HParamSpace
 from ..strategy.replay import FixedPhase, find_recipe, load_recipe, replay_phases
 from ..strategy.static import grid_trials, random_trials
 from .planners import AdaptivePlanner, FixedPlanner, Planner
-from .planning import plan_rules
+from .phase_rules import plan_rules
 from .skill_planner import SkillPlanner
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..agents.llm.skill_agent import JobPlan, SkillAgent, SkillContext, metrics_reader
 from ..tree import Node, NodeKind, NodeStatus, Tree
-from .planning import PlanningContext, ScheduleEnded
+from .phase_rules import PlanningContext, ScheduleEnded
 from .selection import Action
 
 

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from ..config.schema import ConfigError
-from ..config.store import shipped_recipes
+from ..config.hydra_store import shipped_recipes
 from ..hparams.space import HParamError, HParamSpace
 from ..hparams.steps import steps_for_epochs
 from .recipe import RECIPE_VERSION

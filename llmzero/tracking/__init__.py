@@ -1,23 +1,8 @@
-"""Experiment tracking: W&B runs per phase (wandb_runs) and reading offline runs back (wandb_read).
+"""Experiment tracking: W&B runs per phase (wandb_runs) and the search's observer of them (observer).
 
-wandb is imported only when tracking is on (mode "offline"/"online") or when an
-offline run is read.
+wandb is imported only when tracking is on (mode "offline"/"online").
 """
 
-from .wandb_read import (
-    OfflineRun,
-    find_offline_runs,
-    read_offline_run,
-    read_offline_runs,
-)
 from .wandb_runs import WandbSettings, WandbTracker, phase_run_id
 
-__all__ = [
-    "OfflineRun",
-    "WandbSettings",
-    "WandbTracker",
-    "find_offline_runs",
-    "phase_run_id",
-    "read_offline_run",
-    "read_offline_runs",
-]
+__all__ = ["WandbSettings", "WandbTracker", "phase_run_id"]

@@ -124,7 +124,7 @@ def greedy_scores(model: Any, tokenizer: Any, task: Any, examples: Sequence[Any]
     prompts = [ex.prompt for ex in examples]
     tool = task_tool(task)
     if tool is not None:  # val and test see the tool the rollouts use
-        from .search_rollouts import tool_greedy_complete
+        from .retrieval_rollouts import tool_greedy_complete
 
         completions = tool_greedy_complete(model, tokenizer, prompts, tool, int(max_new_tokens),
                                            eos_token_ids(model, tokenizer), batch_size=int(batch_size))

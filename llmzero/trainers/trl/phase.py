@@ -273,9 +273,9 @@ class PhaseRunner:
                                f"batch_size × rollouts = {n}")
         tool = task_tool(task)
         rollout_func = None
-        if tool is not None:  # the task's search tool in every rollout (search_rollouts.py)
+        if tool is not None:  # the task's search tool in every rollout (retrieval_rollouts.py)
             from ...models.loading import eos_token_ids
-            from .search_rollouts import make_rollout_func
+            from .retrieval_rollouts import make_rollout_func
 
             rollout_func = make_rollout_func(tool, tokenizer, int(args.max_completion_length),
                                              eos_token_ids(base, tokenizer))

@@ -10,7 +10,7 @@ verl's validation (compose.py), so a refused combination is reported in the sear
 agent's proposal is rejected like any other invalid one.
 
 Mapping: overrides.py. Metrics: metrics_map.py. Checkpoints: adapters.py and callback.py. Evaluation: evaluate.py.
-A task's search tool (PaperSearchQA): search_tool.py (a verl tool) and search_loop.py (the Search-R1 agent loop).
+A task's search tool (PaperSearchQA): retrieval_tool.py (a verl tool) and retrieval_loop.py (the Search-R1 agent loop).
 """
 
 from __future__ import annotations

@@ -12,8 +12,8 @@ One parquet row per example, in the schema verl's RLHFDataset reads:
 `examples_from` reads such a file back into Examples, which is how the round trip is tested.
 
 A task with a search tool (PaperSearchQA) also gets the two files through which verl's agent-loop workers find our
-tool and our Search-R1 loop (write_search_configs): a tool config listing search_tool.RetrievalTool, and an agent-loop
-config registering search_loop.SearchAgentLoop under SEARCH_AGENT.
+tool and our Search-R1 loop (write_search_configs): a tool config listing retrieval_tool.RetrievalTool, and an agent-loop
+config registering retrieval_loop.SearchAgentLoop under SEARCH_AGENT.
 """
 
 from __future__ import annotations
@@ -24,9 +24,9 @@ from typing import Any, Sequence
 
 from ...tasks.base import Example
 
-SEARCH_AGENT = "llmzero_search"  # the agent-loop name of search_loop.SearchAgentLoop in verl's registry
-SEARCH_LOOP_CLASS = "llmzero.trainers.verl.search_loop.SearchAgentLoop"
-SEARCH_TOOL_CLASS = "llmzero.trainers.verl.search_tool.RetrievalTool"
+SEARCH_AGENT = "llmzero_search"  # the agent-loop name of retrieval_loop.SearchAgentLoop in verl's registry
+SEARCH_LOOP_CLASS = "llmzero.trainers.verl.retrieval_loop.SearchAgentLoop"
+SEARCH_TOOL_CLASS = "llmzero.trainers.verl.retrieval_tool.RetrievalTool"
 
 REWARD_MODULE = '''\
 # Written by llmzero for one verl phase: verl loads compute_score from this file

@@ -26,7 +26,7 @@ and rollout.tensor_model_parallel_size.
 
 A task's search tool (RunFiles.search) -> rollout.multi_turn (enable, tool_config_path, max_user_turns = the task's
 retriever.max_turns searches per response) and rollout.agent (our Search-R1 loop as default_agent_loop, registered by
-agent_loop_config_path): rollouts and validation alike then call the tool (search_loop.py).
+agent_loop_config_path): rollouts and validation alike then call the tool (retrieval_loop.py).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ...config.store import quoted_value
+from ...config.hydra_store import quoted_value
 from ...config.verl_trainer import VerlTrainerConfig
 from ..base import missing_hparams, sampling_problems
 from .data import SEARCH_AGENT

@@ -1,16 +1,16 @@
 """The Search-R1 protocol as a verl agent loop: PaperSearchQA's rollouts and validation with its search tool on verl.
 
 verl 0.9's own tool agent reads tool calls through a chat-template tool parser and answers them as `tool` chat turns.
-The paper's setting is Search-R1's plain-text protocol instead, as trainer=trl runs it (trl/search_rollouts.py): the
+The paper's setting is Search-R1's plain-text protocol instead, as trainer=trl runs it (trl/retrieval_rollouts.py): the
 model writes `<search> query </search>`, generation pauses there, and the documents come back inline as
 `<information>…</information>` in the same response, which then goes on, at most max_turns searches per response.
 So a phase with the tool selects this loop (`rollout.agent.default_agent_loop=llmzero_search`, registered through
 `rollout.agent.agent_loop_config_path`; data.write_search_configs writes both files) and it calls the `search` tool
-verl loaded from `rollout.multi_turn.tool_config_path` (search_tool.RetrievalTool).
+verl loaded from `rollout.multi_turn.tool_config_path` (retrieval_tool.RetrievalTool).
 
 Per response: generate until eos, the response budget (data.max_response_length, documents included, as trainer=trl
 counts it) or a closed search call (the engine's stop string, kept in the output: vLLM and TensorRT-LLM's
-include_stop_str_in_output, SGLang's no_stop_trim; the cut itself is found by decoding, search_turns.turn_end); answer
+include_stop_str_in_output, SGLang's no_stop_trim; the cut itself is found by decoding, retrieval_turns.turn_end); answer
 the query; repeat. The documents' tokens get response_mask 0, so the policy loss, KL and entropy never train on them
 (the env_mask of trainer=trl). Searches per response: `rollout.multi_turn.max_user_turns`, which the phase sets from
 task.retriever.max_turns.
@@ -24,9 +24,9 @@ from uuid import uuid4
 from verl.experimental.agent_loop.agent_loop import AgentLoopBase, AgentLoopOutput, ToolListWrap, register
 from verl.utils.profiler import simple_timer
 
-from ..search_turns import SEARCH, turn_end
+from ..retrieval_turns import SEARCH, turn_end
 from .data import SEARCH_AGENT
-from .search_tool import TOOL_NAME
+from .retrieval_tool import TOOL_NAME
 
 # what makes each engine keep the stop string in the tokens it returns (verl passes sampling params through)
 KEEP_STOP = {"vllm": {"include_stop_str_in_output": True}, "trtllm": {"include_stop_str_in_output": True},
@@ -47,7 +47,7 @@ class SearchAgentLoop(AgentLoopBase):
         found = [t for t in (tools.tools if tools else []) if getattr(t, "name", None) == TOOL_NAME]
         if not found or getattr(found[0], "protocol", None) is None:
             raise ValueError(f"verl agent loop {SEARCH_AGENT!r} needs the tool {TOOL_NAME!r} "
-                             "(llmzero.trainers.verl.search_tool.RetrievalTool) in "
+                             "(llmzero.trainers.verl.retrieval_tool.RetrievalTool) in "
                              "actor_rollout_ref.rollout.multi_turn.tool_config_path")
         self.tool = found[0]
         self.protocol = self.tool.protocol

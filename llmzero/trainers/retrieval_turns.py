@@ -1,5 +1,5 @@
 """Where a generated turn ends under the Search-R1 protocol (tasks/retrieval.SearchTool), for every backend's rollout
-loop: trainer=trl's (trl/search_rollouts.py) and trainer=verl's agent loop (verl/search_loop.py) cut a generation
+loop: trainer=trl's (trl/retrieval_rollouts.py) and trainer=verl's agent loop (verl/retrieval_loop.py) cut a generation
 the same way, so a response searches at the same token under both.
 
 An engine stopped on a stop string may hand back a few tokens past it (a batch row that went on, or a token that

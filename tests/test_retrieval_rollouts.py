@@ -1,4 +1,4 @@
-"""The search tool's rollout loop (llmzero/trainers/trl/search_rollouts.py) on a real tiny model: generation pauses
+"""The search tool's rollout loop (llmzero/trainers/trl/retrieval_rollouts.py) on a real tiny model: generation pauses
 at the stop string, the tool's text is appended with env_mask 0 (never trained on), generation resumes, and the
 turn and token limits hold. The model's choice is steered with generate's own sequence_bias (every step writes
 "a"), so where the pauses fall is known; the tool is a scripted stand-in for the retriever, named as one."""
@@ -13,7 +13,7 @@ from transformers import GenerationConfig
 from llmzero.models.loading import eos_token_ids, load_model_and_tokenizer
 from llmzero.models.tiny import build_tiny_model
 from llmzero.tasks.arithmetic import ArithmeticTask
-from llmzero.trainers.trl.search_rollouts import run_with_tool
+from llmzero.trainers.trl.retrieval_rollouts import run_with_tool
 
 
 @dataclass

@@ -16,7 +16,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
-from ..search_turns import SEARCH, turn_end
+from ..retrieval_turns import SEARCH, turn_end
 
 log = logging.getLogger("llmzero.phase")
 

@@ -8,7 +8,7 @@ both backends give a rollout the same `<information>` text. The tool's config na
 from which the task is built (reward.task_of).
 
 The Search-R1 text protocol around it (when to call, what goes back into the response) is the agent loop's
-(search_loop.py); the tool itself is what verl's tool interface expects, so it could serve verl's own tool agent too.
+(retrieval_loop.py); the tool itself is what verl's tool interface expects, so it could serve verl's own tool agent too.
 """
 
 from __future__ import annotations
