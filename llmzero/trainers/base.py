@@ -1,60 +1,11 @@
-"""Trainer backend interface: how the search runs one training phase.
+"""The trainer backend interface (`trainer._target_`): what the search asks of whatever runs one training phase
+(`TrainerBackend`, its optional parts defaulted by `TrainerBase`), and the running phase (`PhaseHandle`).
 
-A backend is any class named by `trainer._target_` in the config; Hydra instantiates it
-with the rest of the `trainer` config as keyword arguments, plus `task` and `model` (plain dicts),
-and `cluster` too when its constructor takes that keyword (a backend that needs the topology:
-gpus_per_phase, gpus_per_node, rollout_tensor_parallel). It must provide:
-
-    name: str
-    extra_hparams() -> dict[str, HParamSpec]
-        pass-through hyperparameters this backend understands beyond the canonical
-        vocabulary (llmzero.hparams.space); the search validates proposals against both.
-    check(hparams) -> list[str]
-        backend-specific constraints (e.g. divisibility of batch by rollouts); each string
-        names the key, the value and what is allowed. Checked before a phase starts.
-    steps_per_epoch(hparams) -> int
-        optimiser steps in one pass over the training split at these hyperparameters, so
-        agents can turn an epoch budget into max_steps (§3.4 stage 4).
-    start(spec: PhaseSpec) -> PhaseHandle
-        launch the phase on this machine and return at once (what cluster=local does). The
-        phase writes spec.output_dir/metrics.jsonl (canonical names, llmzero.metrics.names),
-        one flushed line per step, and saves checkpoints under spec.output_dir/checkpoints/step_<k>/.
-        TrainerBase runs phase_command(spec) as a child process (SubprocessPhase).
-    can_evaluate: bool
-        whether evaluate() scores checkpoints; when false the search reports no test or
-        base-model score (TrainerBase says False and its evaluate returns None).
-    evaluate(checkpoint_dir, split, hparams) -> dict[str, float] | None
-        score a checkpoint (or the base model when None) on "val" or "test" with the settings
-        of `hparams` (the checkpoint's phase, or θ0 for the base model):
-        {"score": ..., <subtask>: ...}, or None when the evaluation failed.
-    evaluate_batch(requests: list[EvalRequest]) -> list[dict[str, float] | None]
-        several at once (the end of a search asks for all it needs in one call); TrainerBase
-        loops over evaluate(), a backend that loads a model per call does better in one go.
-    prepare(say) -> None
-        one-time work before the first phase, in the search process so the user sees it
-        (building or downloading the base model); `say` prints a line. TrainerBase: nothing.
-    phase_command(spec) -> PhaseCommand | None
-        *what* to run for a phase that runs as its own process: the entry point's argv, its
-        environment and the resources it needs. The executor (llmzero.executors, chosen by
-        cluster._target_) decides *where*: start() on this machine, a Ray job elsewhere. None
-        (TrainerBase) means the backend can only run phases through its own start(), which
-        executors that run phases elsewhere refuse up front. The argv's interpreter is
-        sys.executable; an executor for other machines may swap it for their own python.
-
-Hyperparameters reach a backend fully resolved (every key of the search space, defaults
-filled in by the search from conf/search/default.yaml): a backend holds no defaults of its
-own, and the phase length is spec.max_steps, already turned from an epoch budget into steps.
-
-A PhaseHandle is the running phase:
-
-    poll() -> list[dict]     new metric records since the last poll (non-blocking)
-    done() -> bool           the phase has ended (any status)
-    stop(reason) -> None     graceful stop: save a final checkpoint, end as early_stopped
-    kill() -> None           hard stop, used when the search itself is interrupted
-    result() -> PhaseResult  final outcome; only valid once done() is true
-
-Backends run phases out of the search process where a crash could take it down (TRL and
-verl use subprocesses), so an OOM or NaN fails the node, not the search.
+Hydra builds a backend with the rest of the `trainer` section as keyword arguments, plus `task` and `model` (plain
+dicts) and `cluster` when its constructor names that keyword. Hyperparameters reach it fully resolved (every key of
+the space, defaults filled in by the search) and a phase's length is `spec.max_steps`: a backend holds no defaults of
+its own. Phases run out of the search process (TRL and verl: child processes), so a crash fails a node, not the
+search.
 """
 
 from __future__ import annotations
@@ -139,42 +90,59 @@ class EvalRequest:
 
 @runtime_checkable
 class PhaseHandle(Protocol):
-    def poll(self) -> list[dict[str, Any]]: ...
+    def poll(self) -> list[dict[str, Any]]:
+        """New metric records since the last poll, without blocking."""
 
-    def done(self) -> bool: ...
+    def done(self) -> bool:
+        """Whether the phase has ended, whatever its status."""
 
-    def stop(self, reason: str = "") -> None: ...
+    def stop(self, reason: str = "") -> None:
+        """Graceful stop: save a final checkpoint and end as early_stopped."""
 
-    def kill(self) -> None: ...
+    def kill(self) -> None:
+        """Hard stop, when the search itself is interrupted."""
 
-    def result(self) -> PhaseResult: ...
+    def result(self) -> PhaseResult:
+        """The outcome; valid once done() is true."""
 
 
 @runtime_checkable
 class TrainerBackend(Protocol):
     name: str
+    can_evaluate: bool  # False: the search reports no test or base-model score
 
-    def extra_hparams(self) -> dict[str, HParamSpec]: ...
+    def extra_hparams(self) -> dict[str, HParamSpec]:
+        """Pass-through hyperparameters beyond the canonical vocabulary; proposals are validated against both."""
 
-    def check(self, hparams: dict[str, Any]) -> list[str]: ...
+    def check(self, hparams: dict[str, Any]) -> list[str]:
+        """Backend constraints on `hparams`, each naming the key, the value and what is allowed (before a start)."""
 
-    def steps_per_epoch(self, hparams: dict[str, Any]) -> int: ...
+    def steps_per_epoch(self, hparams: dict[str, Any]) -> int:
+        """Optimiser steps in one pass over the training split, to turn an epoch budget into steps (§3.4)."""
 
-    def start(self, spec: PhaseSpec) -> PhaseHandle: ...
+    def start(self, spec: PhaseSpec) -> PhaseHandle:
+        """Launch the phase on this machine and return at once. It writes `metrics.jsonl` (one flushed line per step,
+        canonical names) and `checkpoints/step_<k>/` in spec.dir; TrainerBase runs phase_command(spec) as a child."""
 
-    can_evaluate: bool
+    def evaluate(self, checkpoint_dir: str | None, split: str, hparams: dict[str, Any]) -> dict[str, float] | None:
+        """{"score": ..., <subtask>: ...} of a checkpoint (None: the base model) on "val" or "test", or None when the
+        evaluation failed."""
 
-    def evaluate(self, checkpoint_dir: str | None, split: str, hparams: dict[str, Any]) -> dict[str, float] | None: ...
+    def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]:
+        """Several evaluations at once (the end of a search asks for all it needs in one call)."""
 
-    def evaluate_batch(self, requests: Sequence[EvalRequest]) -> list[dict[str, float] | None]: ...
+    def prepare(self, say: Callable[[str], None]) -> None:
+        """One-time work before the first phase, in the search process where the user sees it (`say` prints)."""
 
-    def prepare(self, say: Callable[[str], None]) -> None: ...
+    def host_problems(self) -> list[str]:
+        """What this machine lacks to run a phase itself (cluster=local), each with the way out."""
 
-    def host_problems(self) -> list[str]: ...
+    def inert_hparams(self) -> dict[str, str]:
+        """Hyperparameters this backend, as configured, ignores: {key: why}."""
 
-    def inert_hparams(self) -> dict[str, str]: ...
-
-    def phase_command(self, spec: PhaseSpec) -> "PhaseCommand | None": ...
+    def phase_command(self, spec: PhaseSpec) -> "PhaseCommand | None":
+        """*What* a phase runs as its own process (argv, environment, resources); the executor decides *where*.
+        None: only the backend's own start() can run it, and executors for other machines refuse it up front."""
 
 
 class TrainerBase:
