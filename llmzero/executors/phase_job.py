@@ -17,10 +17,10 @@ import time
 from pathlib import Path
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from ..atomic import write_json_atomic
-from ..tasks.auto_reward import with_saved_reward
+from ..tasks.auto_reward import settled_config
 from ..trainers.base import PhaseSpec, TrainerBackend
 from ..trainers.factory import trainer_from_config
 from ..tree import PhaseResult, PhaseStatus
@@ -47,11 +47,7 @@ def run_to_end(trainer: TrainerBackend, spec: PhaseSpec) -> PhaseResult:
 
 def run_phase_job(cfg: DictConfig, job_dir: Path) -> float | None:
     spec = PhaseSpec.from_dict(yaml.safe_load(Path(str(cfg.phase_spec)).read_text()))
-    task = OmegaConf.to_container(cfg.task, resolve=True)
-    settled = with_saved_reward(task, spec.dir.parent.parent)  # <search.dir>/nodes/<id>: the search's own reward
-    if settled is not task:
-        cfg = cfg.copy()
-        OmegaConf.update(cfg, "task.reward", settled["reward"], merge=False)
+    cfg = settled_config(cfg, spec.dir.parent.parent)  # <search.dir>/nodes/<id>: the search's own reward
     trainer = trainer_from_config(cfg)
     trainer.prepare(print)  # the builtin model is built once per cache; a job on a fresh machine builds its own
     result = run_to_end(trainer, spec)

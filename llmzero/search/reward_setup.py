@@ -12,8 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from ..agents.base import AgentGaveUp
 from ..config.dataset_task import reward_settings
 from ..config.schema import ConfigError
-from ..tasks.auto_reward import (FUNCTION, REWARD_DIR, is_auto, pick_builtin, resolved_reward, sample_rows,
-                                 save_reward, saved_reward)
+from ..tasks.auto_reward import (FUNCTION, REWARD_DIR, is_auto, pick_builtin, sample_rows, save_reward, saved_reward,
+                                 settled_config)
 from ..tasks.base import build_task
 
 
@@ -29,9 +29,7 @@ def settle_reward(cfg: DictConfig, search_dir: Path, agent: Any, say: Callable[[
         record = _settle(task_cfg, Path(search_dir), agent, say)
         say(f"reward: {_label(record)} accepted after {len(record['attempts'])} attempt(s); "
             f"saved in {Path(search_dir) / REWARD_DIR}")
-    settled = cfg.copy()
-    OmegaConf.update(settled, "task.reward", resolved_reward(task_cfg, record)["reward"], merge=False)
-    return settled
+    return settled_config(cfg, search_dir)
 
 
 def _label(record: dict[str, Any]) -> str:

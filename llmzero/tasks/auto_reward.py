@@ -14,11 +14,14 @@ kept. Writing with an LLM is the agents' part (llmzero/agents/llm/reward_writer.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import random
 import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
+
+from omegaconf import DictConfig, OmegaConf
 
 from ..atomic import read_json, write_json_atomic, write_text_atomic
 from ..config.dataset_task import AUTO, RewardConfig, reward_settings
@@ -26,8 +29,8 @@ from .benchmark import unpack
 from .hub import TaskDataError
 from .reward_check import CheckReport, Row, builtin_source, check_reward_file
 
-__all__ = ["FUNCTION", "REWARD_DIR", "builtin_order", "check_builtin", "is_auto", "pick_builtin", "resolved_reward",
-           "sample_rows", "save_reward", "saved_reward", "with_saved_reward"]
+__all__ = ["FUNCTION", "REWARD_DIR", "builtin_order", "check_builtin", "is_auto", "pick_builtin",
+           "sample_rows", "save_reward", "saved_reward", "settled_config", "with_saved_reward"]
 
 REWARD_DIR = "reward"
 RECORD = "reward.json"
@@ -38,8 +41,7 @@ _LETTER = re.compile(r"^\(?([A-Ja-j])[).]?$")
 
 def is_auto(task_cfg: dict[str, Any]) -> bool:
     """Whether a task section asks for `task.reward=auto` (only task=dataset has a reward section)."""
-    reward = task_cfg.get("reward")
-    return reward == AUTO or (isinstance(reward, dict) and reward.get("name") == AUTO and not reward.get("path"))
+    return task_cfg.get("reward") is not None and reward_settings(task_cfg["reward"]).name == AUTO
 
 
 def sample_rows(task: Any, shown: int, held_out: int) -> tuple[list[Row], list[Row]]:
@@ -125,12 +127,21 @@ def save_reward(search_dir: Path, record: dict[str, Any], source: str | None = N
 def resolved_reward(task_cfg: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     """The task section with `auto` replaced by what was accepted; the auto settings are kept for the report."""
     base = reward_settings(task_cfg.get("reward") or AUTO)
-    reward = {"name": record["name"], "tag": record.get("tag", base.tag), "path": None,
-              "shown_rows": base.shown_rows, "held_out_rows": base.held_out_rows,
-              "max_attempts": base.max_attempts, "call_limit_s": base.call_limit_s}
-    if record["kind"] == "file":
-        reward.update(name=record["function"], path=record["path"])
-    return {**task_cfg, "reward": reward}
+    accepted = (dict(name=record["function"], path=record["path"]) if record["kind"] == "file"
+                else dict(name=record["name"], path=None))
+    reward = dataclasses.replace(base, tag=record.get("tag", base.tag), **accepted)
+    return {**task_cfg, "reward": dataclasses.asdict(reward)}
+
+
+def settled_config(cfg: DictConfig, search_dir: Path) -> DictConfig:
+    """`cfg` as a phase runs it: itself, or a copy with the search's accepted reward in place of auto."""
+    task = OmegaConf.to_container(cfg.task, resolve=True)
+    settled = with_saved_reward(task, search_dir)
+    if settled is task:
+        return cfg
+    out = cfg.copy()
+    OmegaConf.update(out, "task.reward", settled["reward"], merge=False)
+    return out
 
 
 def with_saved_reward(task_cfg: dict[str, Any], search_dir: Path) -> dict[str, Any]:

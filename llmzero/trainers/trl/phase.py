@@ -302,6 +302,8 @@ class PhaseRunner:
         if self.start_step >= self.total:
             log.info("nothing to do: checkpoint step_%d already reaches %d steps", self.start_step, self.total)
             return PhaseStatus.COMPLETED
+        if self.trainer is None:
+            self.prepare()
         log.info("phase node=%s steps %d..%d (global offset %d) hparams=%s", sp.node_id, self.start_step + 1,
                  self.total, sp.global_offset, json.dumps(self.hp, default=str))
         if self.stop.is_set():
@@ -341,7 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     def start(config: dict[str, Any], spec: PhaseSpec) -> PhaseRunner:
         stop = StopFlag(spec.dir)
         stop.install()
-        return PhaseRunner(config, stop).prepare()
+        return PhaseRunner(config, stop)  # prepared by run(), so a failure there still reports the resume step
 
     def cleanup(spec: PhaseSpec) -> None:
         try:
