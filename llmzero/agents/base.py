@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, runtime_checkable
 
 from ..hparams.space import HParamSpace
+from ..metrics.stop_evidence import StopEvidence
 from ..metrics.store import MetricSeries
 from ..tree import Cost, Node
 
@@ -112,6 +113,7 @@ class StopContext:
     budget_left: int
     plots: list[str] = field(default_factory=list)  # overlay PNGs: running phase (blue) vs incumbent (green)
     record_dir: Path | None = None  # the running node's directory
+    evidence: StopEvidence | None = None  # what the stopper weighs (metrics/stop_evidence.py)
 
 
 @dataclass

@@ -29,6 +29,7 @@ from typing import Any, Mapping
 from ..hparams.space import CAPACITY, HParamSpace
 from ..hparams.steps import steps_for_epochs
 from ..metrics import names
+from ..metrics.stop_evidence import StopEvidence, gather, judge
 from ..metrics.summary import summarise_curve
 from ..tree import Node
 from .base import AgentBase, ErrorContext, ErrorFix, Proposal, ProposalContext, StopContext, StopDecision
@@ -37,8 +38,6 @@ from .diagnosis import (ENTROPY_COLLAPSE, KL_SPIKE, PLATEAU, PRIORITY, TRUNCATIO
 
 KL_ON = 1e-3  # kl_coef used when raising a zero penalty
 KL_LADDER = (0.0005, 0.001, 0.002, 0.005, 0.01)  # from-scratch choices
-STOP_MARGIN_ABS, STOP_MARGIN_REL = 0.02, 0.03  # "clearly dominated": gap above max(abs, rel*|incumbent|)
-PROJECTION_SHARE = 0.5  # share of the linear extrapolation a running phase is credited with
 COLLAPSE_ABS, COLLAPSE_REL = 0.05, 0.25  # val drop from its best that counts as a collapse
 OOM_RE = re.compile(r"out of memory|outofmemory|\boom\b|memoryerror|cannot allocate memory", re.I)
 NAN_RE = re.compile(r"\b(nan|non-finite|not finite|infinite|inf)\b", re.I)
@@ -331,18 +330,9 @@ class HeuristicAgent(AgentBase):
             return StopDecision(True, f"STOP: val/score collapsed after a KL spike: {val.max:.4g} at step "
                                       f"{val.argmax_step} -> {val.end:.4g} at step {val.last_step} "
                                       f"({diag.findings[KL_SPIKE].text}).")
-        margin = max(STOP_MARGIN_ABS, STOP_MARGIN_REL * abs(inc_best))
-        gap = inc_best - val.max
-        # The recent slope, not the whole curve's (early gains are steep), and only half of a straight-line
-        # extrapolation: GRPO validation curves are concave, so the remaining gain is diminishing.
-        slope = max(val.last_slope, 0.0)
-        projected = max(val.max, val.end + PROJECTION_SHARE * slope * ctx.steps_left)
-        numbers = (f"best val {val.max:.4g} (step {val.argmax_step}) vs incumbent node {inc.id}'s {inc_best:.4g}, "
-                   f"gap {gap:.4g} (margin {margin:.3g}); slope {slope:.3g}/step over {ctx.steps_left} steps left "
-                   f"projects {projected:.4g}")
-        if gap > margin and projected < inc_best:
-            return StopDecision(True, f"STOP: dominated, cannot realistically overtake: {numbers}.")
-        return StopDecision(False, f"CONTINUE: {numbers}" + (" (already ahead)." if gap <= 0 else "."))
+        evidence = ctx.evidence or _own_evidence(ctx, inc_best)
+        stop, reason = judge(evidence)
+        return StopDecision(stop, reason)
 
     # ---- error analyzer (Appendix D.1) -----------------------------------------------------
     def analyze_error(self, ctx: ErrorContext) -> ErrorFix:
@@ -391,3 +381,20 @@ class HeuristicAgent(AgentBase):
                        f"{clip:g}->{new_clip:g} so one bad batch cannot blow up the adapter.")
         return ErrorFix(False, f"Unrecognised failure: {first!r}; not a memory or numerical problem a "
                                f"hyperparameter change can fix.", agent=self.name)
+
+
+def _own_evidence(ctx: StopContext, incumbent_best: float) -> StopEvidence:
+    """Evidence from the two curves alone, for a caller that brings none (the search always does)."""
+    from ..config.schema import EarlyStopConfig
+
+    config = EarlyStopConfig()
+    curve = ctx.metrics.series(names.VAL_SCORE)
+    inc_curve = ctx.incumbent_metrics.series(names.VAL_SCORE, step_key=names.GLOBAL_STEP) \
+        if ctx.incumbent_metrics is not None else []
+    evidence = gather(curve=curve, step=ctx.metrics.last_step(), global_offset=ctx.node.global_offset,
+                      max_steps=ctx.metrics.last_step() + ctx.steps_left, iterations_left=ctx.budget_left,
+                      incumbent=ctx.incumbent.id if ctx.incumbent else None, incumbent_best=incumbent_best,
+                      incumbent_path=inc_curve, noise_curves=[curve, inc_curve], comparable=[],
+                      noise_prior=config.noise_prior, noise_floor=config.noise_floor, units=config.noise_units)
+    assert evidence is not None  # should_stop returned earlier without two finite points
+    return evidence

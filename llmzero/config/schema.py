@@ -237,6 +237,13 @@ class TRLTrainerConfig(TrainerConfig):
     eval_max_new_tokens: Optional[int] = None  # greedy val/test length; None = the phase's response_length
     eval_batch_size: int = 256  # prompts per greedy generate call
     eval_test: bool = False  # also score the test split at every evaluation (test/score in metrics.jsonl)
+    # In flight, val/score is taken on this many val prompts (a fixed slice, drawn with the seed and stratified by
+    # subtask; 0 = the whole split); a checkpoint that may become the phase's best is scored on the whole split
+    # too (val_full/score), which picks the best checkpoint (llmzero/trainers/trl/eval_plan.py).
+    val_slice: int = 64
+    # Checkpoints: every step scored on the whole split, the last step, a stop, and every save_every steps as
+    # resume points after a crash (the other steps' adapters would only be deleted unused).
+    save_every: int = 25
     gradient_checkpointing: bool = False
     device: str = "auto"  # auto = cuda when available, else cpu
     dtype: str = "auto"  # auto = bfloat16 on a GPU that supports it, else float32
@@ -252,6 +259,7 @@ class TRLTrainerConfig(TrainerConfig):
         _require(self.eval_max_new_tokens is None or self.eval_max_new_tokens >= 1, "trainer.eval_max_new_tokens",
                  self.eval_max_new_tokens, "null or an int ≥ 1")
         _require(self.eval_batch_size >= 1, "trainer.eval_batch_size", self.eval_batch_size, "an int ≥ 1")
+        _require(self.val_slice >= 0, "trainer.val_slice", self.val_slice, "an int ≥ 0 (prompts; 0 = the whole val split)")
         _require(self.device == "auto" or self.device == "cpu" or self.device.split(":")[0] in ("cuda", "mps"),
                  "trainer.device", self.device, "auto, cpu, cuda, cuda:<index> or mps")
         _require(self.dtype in DTYPES, "trainer.dtype", self.dtype, f"one of {list(DTYPES)}")
@@ -402,6 +410,12 @@ class EarlyStopConfig:
     interval_steps: Optional[int] = 10
     min_evals: int = 3  # validation points the running phase needs before the first check (val is noisy)
     overlays: OverlayMode = OverlayMode.auto  # when running-vs-incumbent plots are drawn
+    # The heuristic stops only on gaps wider than noise_units × σ, σ being one evaluation's noise read from the
+    # tree's own curves (metrics/stop_evidence.py); noise_prior stands in until there are enough evaluations,
+    # noise_floor keeps a flat curve of identical scores from making every gap look significant.
+    noise_units: float = 2.0
+    noise_prior: float = 0.02
+    noise_floor: float = 0.005
 
     def __post_init__(self) -> None:
         _require(self.interval_s is None or self.interval_s > 0, "search.early_stop.interval_s", self.interval_s,
@@ -409,6 +423,10 @@ class EarlyStopConfig:
         _require(self.interval_steps is None or self.interval_steps >= 1, "search.early_stop.interval_steps",
                  self.interval_steps, "null or an int ≥ 1")
         _require(self.min_evals >= 1, "search.early_stop.min_evals", self.min_evals, "an int ≥ 1")
+        for key in ("noise_units", "noise_prior", "noise_floor"):
+            value = getattr(self, key)
+            _require(isinstance(value, (int, float)) and math.isfinite(value) and value >= 0,
+                     f"search.early_stop.{key}", value, "a finite float ≥ 0")
         _require(not self.enabled or self.interval_s is not None or self.interval_steps is not None,
                  "search.early_stop.interval_steps", self.interval_steps,
                  "an int ≥ 1 when search.early_stop.interval_s is null too (the stopper would never look; "

@@ -8,8 +8,12 @@ STEP = "step"  # phase-local optimiser step, 1-based
 GLOBAL_STEP = "global_step"  # step along the whole strategy path
 REWARD_MEAN = "reward/mean"
 REWARD_STD = "reward/std"
-VAL_SCORE = "val/score"
+VAL_SCORE = "val/score"  # the in-flight curve: the whole val split, or the trainer's fixed slice of it
 VAL_PREFIX = "val/"  # val/<subtask>
+# The whole val split, where a backend scoring a slice in flight scored a checkpoint that may become the best;
+# where present it, not val/score, picks the phase's best checkpoint.
+VAL_FULL_SCORE = "val_full/score"
+VAL_FULL_PREFIX = "val_full/"  # val_full/<subtask>
 TEST_SCORE = "test/score"
 KL = "kl"
 ENTROPY = "entropy"
@@ -38,4 +42,4 @@ CANONICAL = (STEP, GLOBAL_STEP, VAL_SCORE, TEST_SCORE) + TRAIN_METRICS
 
 
 def is_canonical(key: str) -> bool:
-    return key in CANONICAL or key.startswith(VAL_PREFIX) or key.startswith("test/")
+    return key in CANONICAL or key.startswith((VAL_PREFIX, VAL_FULL_PREFIX, "test/"))

@@ -111,9 +111,11 @@ class MetricSeries:
         return max(steps) if steps else 0
 
     def best_val(self) -> tuple[float | None, int | None]:
-        """Best validation score and its step (earliest step on ties)."""
+        """Best validation score and its step (earliest step on ties): on the whole val split (val_full/score)
+        where the phase scored a slice in flight, else val/score."""
         best: tuple[float | None, int | None] = (None, None)
-        for step, v in self.series(names.VAL_SCORE):
+        full = self.series(names.VAL_FULL_SCORE)
+        for step, v in full or self.series(names.VAL_SCORE):
             if math.isnan(v):
                 continue
             if best[0] is None or v > best[0]:
@@ -121,12 +123,14 @@ class MetricSeries:
         return best
 
     def val_subscores(self, step: int | None) -> dict[str, float]:
-        """The per-subtask validation scores recorded at `step` (val/<subtask>, val/score itself left out)."""
+        """The per-subtask validation scores recorded at `step` (val_full/<subtask> where the whole split was
+        scored there, else val/<subtask>; the overall score left out)."""
         out: dict[str, float] = {}
         for r in self.records:
             if step is not None and r.get(names.STEP) == step:
-                out.update({k[len(names.VAL_PREFIX):]: float(v) for k, v in r.items()
-                            if k.startswith(names.VAL_PREFIX) and k != names.VAL_SCORE})
+                prefix, overall = ((names.VAL_FULL_PREFIX, names.VAL_FULL_SCORE) if names.VAL_FULL_SCORE in r
+                                   else (names.VAL_PREFIX, names.VAL_SCORE))
+                out.update({k[len(prefix):]: float(v) for k, v in r.items() if k.startswith(prefix) and k != overall})
         return out
 
     def at_step(self, key: str, step: int) -> float | None:

@@ -92,6 +92,7 @@ def greedy_complete(model: Any, tokenizer: Any, prompts: Sequence[str], max_new_
                     **enc,
                     max_new_tokens=max_new_tokens,
                     do_sample=False,
+                    use_cache=True,  # a policy trained with gradient checkpointing has it off in its config
                     temperature=None, top_p=None, top_k=None,
                     pad_token_id=pad_id,
                     eos_token_id=eos_ids,

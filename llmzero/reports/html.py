@@ -21,6 +21,7 @@ from ..atomic import write_text_atomic
 from .markdown import write_markdown
 from .report_data import (
     SEARCH_PLOTS,
+    STOP_COLUMNS,
     NodeReport,
     ReportData,
     fmt_value,
@@ -28,6 +29,8 @@ from .report_data import (
     node_rows,
     reward_summary,
     search_facts,
+    stop_rows,
+    stop_summary,
     strategy_rows,
 )
 from .tables import fmt_score
@@ -219,6 +222,13 @@ def _reward(data: ReportData) -> str:
             "</section>")
 
 
+def _stops(data: ReportData) -> str:
+    rows = stop_rows(data.tree)
+    table = _table(rows, STOP_COLUMNS, table_id="stop-table", numeric={"node", "step", "best", "level", "reach",
+                                                                        "gap/σ"}, link_col="node") if rows else ""
+    return f'<section id="stop-section">\n<h2>Early stopping</h2>\n<p>{esc(stop_summary(data.tree))}</p>{table}\n</section>'
+
+
 def _plots(data: ReportData) -> str:
     if not data.search_plots:
         return '<p class="muted">No search-level plots in plots/ yet.</p>'
@@ -277,6 +287,7 @@ role="img" aria-label="search tree"></svg></div></div>
 {_strategy(data)}
 </section>
 {_reward(data)}
+{_stops(data)}
 <section id="plots-section">
 <h2>Search plots</h2>
 {_plots(data)}

@@ -9,10 +9,13 @@ from pathlib import Path
 from ..atomic import write_text_atomic
 from .report_data import (
     SEARCH_PLOTS,
+    STOP_COLUMNS,
     ReportData,
     node_rows,
     reward_summary,
     search_facts,
+    stop_rows,
+    stop_summary,
     strategy_rows,
 )
 
@@ -56,6 +59,9 @@ def render_markdown(data: ReportData, out_dir: Path | None = None) -> str:
         parts.append(head + "\n\n" + "\n".join(f"- {_cell(a)}" for a in attempts) + "\n")
         if data.reward.get("source"):
             parts.append("```python\n" + data.reward["source"].rstrip() + "\n```\n")
+    parts.append("## Early stopping\n")
+    parts.append(stop_summary(data.tree) + "\n")
+    parts.append(markdown_table(stop_rows(data.tree), STOP_COLUMNS))
     if data.search_plots:
         parts.append("## Search plots\n")
         for name, path in data.search_plots.items():

@@ -210,6 +210,48 @@ def node_rows(tree: Tree, meta: dict[str, Any] | None = None) -> list[dict[str, 
     return rows
 
 
+STOP_COLUMNS = ["node", "step", "decision", "best", "level", "reach", "incumbent", "gap/σ", "agent", "afterwards",
+                "reason"]
+
+
+def stop_rows(tree: Tree) -> list[dict[str, str]]:
+    """One row per early-stopper decision (node.stop_checks): the evidence it was taken on and what followed."""
+    rows = []
+    for n in tree:
+        for check in n.stop_checks:
+            ev, after = check.get("evidence") or {}, check.get("outcome") or {}
+            noise, gap = ev.get("noise"), ev.get("gap")
+            rows.append({
+                "node": str(n.id), "step": str(check.get("step", "")), "decision": "STOP" if check.get("stop")
+                else "CONTINUE", "best": fmt_score(ev.get("best")), "level": fmt_score(ev.get("level")),
+                "reach": fmt_score(ev.get("reach")),
+                "incumbent": f"#{ev.get('incumbent')} {fmt_score(ev.get('incumbent_best'))}"
+                if ev.get("incumbent") is not None else "-",
+                "gap/σ": f"{gap / noise:.1f}" if isinstance(gap, (int, float)) and noise else "-",
+                "agent": str(check.get("agent", "")), "afterwards": str(after.get("text") or "not known yet"),
+                "reason": str(check.get("reason", "")),
+            })
+    return rows
+
+
+def stop_summary(tree: Tree) -> str:
+    """The stopper's record in one sentence: decisions, stops, and how the known outcomes turned out."""
+    checks = [(n, c) for n in tree for c in n.stop_checks]
+    if not checks:
+        return "The early stopper was not consulted."
+    stops = [c for _, c in checks if c.get("stop")]
+    run_on = [c.get("outcome") or {} for _, c in checks if not c.get("stop")]
+    known = [o for o in run_on if o.get("beat_incumbent") is not None]
+    judged = [c.get("outcome") or {} for c in stops if (c.get("outcome") or {}).get("known")]
+    saved = sum(max(0, n.max_steps - n.steps_done) for n in tree if n.stop_reason)
+    planned = sum(n.max_steps for n in tree if n.finished) or 1
+    return (f"{len(checks)} decisions, {len(stops)} STOP; {saved} of {planned} planned steps "
+            f"({saved / planned:.0%}) not run. Of the phases let run, {sum(o['beat_incumbent'] for o in known)} of "
+            f"{len(known)} decisions were followed by beating the incumbent; of the stops, "
+            f"{sum(bool(o.get('would_have_beaten')) for o in judged)} of {len(judged)} judged by their siblings "
+            f"might have beaten it ({len(stops) - len(judged)} without a sibling to judge by).")
+
+
 def changes_text(node: Node, first: bool) -> str:
     if node.changes:
         return ", ".join(f"{k}={fmt_value(v)}" for k, v in node.changes.items())

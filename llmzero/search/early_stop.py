@@ -17,8 +17,9 @@ from ..metrics import names
 from ..metrics.store import MetricSeries
 from ..state.phase_dir import METRICS_FILE
 from ..state.rundir import RunDir
-from ..tree import Node, Tree
-from .agent_plots import render_overlay
+from ..metrics.stop_evidence import StopEvidence, gather
+from ..tree import Node, NodeStatus, Tree
+from .agent_plots import path_metrics, render_overlay
 
 
 @dataclass
@@ -69,9 +70,46 @@ def ask_stopper(agent: Agent, fallback: Agent | None, ctx: StopContext) -> StopD
     return got.answer
 
 
+@dataclass
+class CurveBook:
+    """Validation curves of the tree's phases, read from their metrics.jsonl; a finished phase's is read once."""
+
+    rundir: RunDir
+    _finished: dict[int, list[tuple[int, float]]] = field(default_factory=dict)
+
+    def of(self, node: Node) -> list[tuple[int, float]]:
+        if node.id in self._finished:
+            return self._finished[node.id]
+        curve = MetricSeries.load(self.rundir.node_dir(node.id) / METRICS_FILE).series(names.VAL_SCORE)
+        if node.finished:
+            self._finished[node.id] = curve
+        return curve
+
+    def evidence(self, tree: Tree, node: Node, metrics: MetricSeries, incumbent: Node | None,
+                 incumbent_metrics: MetricSeries | None, iterations_left: int,
+                 config: EarlyStopConfig) -> StopEvidence | None:
+        """The evidence of one check (metrics/stop_evidence.py), from the running phase and the tree's history."""
+        curve = metrics.series(names.VAL_SCORE)
+        others = [n for n in tree if n.id != node.id and n.finished]
+        from_scratch = node.resume_from is None
+        comparable = [(self.of(n), n.max_steps) for n in others if n.status == NodeStatus.COMPLETED
+                      and not n.stop_reason and (n.resume_from is None) == from_scratch]
+        path = (path_metrics(tree, self.rundir, incumbent.id, incumbent_metrics).series(
+            names.VAL_SCORE, step_key=names.GLOBAL_STEP) if incumbent is not None else None)
+        return gather(curve=curve, step=metrics.last_step(), global_offset=node.global_offset,
+                      max_steps=node.max_steps, iterations_left=iterations_left,
+                      incumbent=incumbent.id if incumbent else None,
+                      incumbent_best=incumbent.best_val if incumbent else None, incumbent_path=path,
+                      noise_curves=[curve, *(self.of(n) for n in others)], comparable=comparable,
+                      noise_prior=config.noise_prior, noise_floor=config.noise_floor, units=config.noise_units)
+
+
 def check_running(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries, schedule: StopSchedule,
-                  agent: Agent, fallback: Agent | None, budget_left: int) -> StopDecision | None:
-    """Consult the stopper about a running phase when it is due and an incumbent exists, else None."""
+                  agent: Agent, fallback: Agent | None, budget_left: int,
+                  curves: CurveBook | None = None) -> StopDecision | None:
+    """Consult the stopper about a running phase when it is due and an incumbent exists, else None.
+
+    Each decision is kept on the node (node.stop_checks) with the evidence it was taken on."""
     if node.stop_reason or not schedule.due(node.id, metrics):
         return None
     incumbent = tree.best_node()
@@ -79,15 +117,21 @@ def check_running(tree: Tree, rundir: RunDir, node: Node, metrics: MetricSeries,
         incumbent = None
     if incumbent is None and not getattr(agent, "checks_alone", False):
         return None  # the stopper compares against the incumbent (§3.5); the skill agent checks any job (B.7)
+    incumbent_metrics = MetricSeries.load(rundir.node_dir(incumbent.id) / METRICS_FILE) if incumbent else None
+    curves = curves or CurveBook(rundir)
     ctx = StopContext(
-        node=node, metrics=metrics, incumbent=incumbent,
-        incumbent_metrics=MetricSeries.load(rundir.node_dir(incumbent.id) / METRICS_FILE) if incumbent else None,
+        node=node, metrics=metrics, incumbent=incumbent, incumbent_metrics=incumbent_metrics,
         steps_left=max(0, node.max_steps - metrics.last_step()), budget_left=budget_left,
         record_dir=rundir.node_dir(node.id),
+        evidence=curves.evidence(tree, node, metrics, incumbent, incumbent_metrics, budget_left, schedule.config),
     )
     if incumbent is not None and schedule.overlay_at_check(agent.wants_images):
         ctx.plots = render_overlay(tree, rundir, node, metrics, incumbent, ctx.incumbent_metrics)
     decision = ask_stopper(agent, fallback, ctx)
-    rundir.log_event("stop_check", node=node.id, step=metrics.last_step(), stop=decision.stop,
+    step = metrics.last_step()
+    node.stop_checks.append({
+        "step": step, "global_step": node.global_offset + step, "stop": decision.stop, "reason": decision.reason,
+        "agent": agent.name, "evidence": ctx.evidence.to_dict() if ctx.evidence else None, "outcome": None})
+    rundir.log_event("stop_check", node=node.id, step=step, stop=decision.stop,
                      reason=decision.reason, plots=ctx.plots)
     return decision

@@ -36,12 +36,13 @@ from ..trainers.base import PhaseHandle, PhaseResult, PhaseSpec, TrainerBackend
 from ..tree import Cost, Node, NodeKind, NodeStatus, Tree
 from . import budget
 from .agent_plots import end_of_phase_plots
-from .early_stop import StopSchedule, check_running
+from .early_stop import CurveBook, StopSchedule, check_running
 from .final_eval import evaluate_final
 from .observer import Observers, RunningPhase, SearchObserver, SearchView
 from .planners import AdaptivePlanner, Planner
 from .phase_rules import PlanningContext, ScheduleEnded, Unfixable, plan_rules
 from .result import SearchResult
+from .stop_outcomes import settle_outcomes
 from .selection import Action
 from .settings import SearchSettings
 
@@ -89,6 +90,7 @@ class SearchEngine:
         self.observers = Observers(observers)
         self.meta = meta or {}
         self.schedule = StopSchedule(settings.search.early_stop)
+        self.curves = CurveBook(rundir)
         self.active: dict[int, _Active] = {}
         # The plots of ended phases (about a second of matplotlib each) are drawn on this thread while the loop
         # goes on, unless the agent reads them before it proposes the children.
@@ -269,7 +271,7 @@ class SearchEngine:
 
     def _maybe_stop(self, act: _Active) -> None:
         decision = check_running(self.tree, self.rundir, act.node, act.metrics, self.schedule, self.agent,
-                                 self.fallback, budget.iterations_left(self.tree, self.settings.search))
+                                 self.fallback, budget.iterations_left(self.tree, self.settings.search), self.curves)
         if decision is not None:
             act.node.cost = act.node.cost.add(decision.cost)
             if decision.stop:
@@ -297,6 +299,7 @@ class SearchEngine:
         lifted = self.tree.lift_fixed_debug(node.id) if node.validated else None
         if lifted is not None:
             self.rundir.log_event("debug_fixed", node=node.id, origin=lifted.id, new_parent=node.parent)
+        settle_outcomes(self.tree, self.curves.of)  # this phase's decisions, and its stopped siblings'
         self.rundir.log_event("finished", node=node.id, status=node.status, best_val=node.best_val,
                               best_step=node.best_step, error=(node.error or "")[:500])
         self.save()

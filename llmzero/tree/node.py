@@ -72,6 +72,9 @@ class Node:
     error: str | None = None
     unfixable: bool = False  # the error analyzer gave up on this failure: no more debug children
     stop_reason: str = ""
+    # Every early-stopper check while the phase ran: step, decision, reason, who answered, the evidence, and
+    # (once known) what happened afterwards (search/stop_outcomes.py).
+    stop_checks: list[dict[str, Any]] = field(default_factory=list)
     debug_of: int | None = None  # the failed node this debug node fixes
     reparented_from: int | None = None  # parent before a successful debug was lifted (§3.2)
     pruned: bool = False

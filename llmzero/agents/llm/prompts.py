@@ -105,7 +105,8 @@ class PromptBook:
             incumbent_best=render.fmt(inc.best_val if inc else None),
             incumbent_step=render.fmt(inc.best_step if inc else None),
             incumbent_summaries=render.summaries_text(ctx.incumbent_metrics) if ctx.incumbent_metrics else "(none)",
-            budget_left=ctx.budget_left, plots_note=plots_note)
+            budget_left=ctx.budget_left, plots_note=plots_note,
+            evidence=ctx.evidence.text() if ctx.evidence is not None else "(none measured)")
         # the stopper's instructions do not depend on the search space
         return RenderedPrompt("stopper", self.static_system("stopper", HParamSpace()), "", user, images)
 

@@ -17,13 +17,12 @@ from typing import Any
 from ..child_main import each_request, eval_main
 
 
-
 def score_all(config: dict[str, Any]) -> list[dict[str, Any]]:
     import torch
 
     from ...tasks.base import build_task
     from .backend import options_from
-    from .model import greedy_scores, load_base, policy_from_checkpoint, rendered, select_device, select_dtype
+    from .model import adapter_merged, greedy_scores, load_base, policy_from_checkpoint, rendered, select_device, select_dtype
 
     opts, _ = options_from(dict(config.get("trainer") or {}))
     if opts.torch_threads > 0:
@@ -38,8 +37,9 @@ def score_all(config: dict[str, Any]) -> list[dict[str, Any]]:
         nonlocal base
         model = policy_from_checkpoint(base, req.get("checkpoint"))
         try:
-            return greedy_scores(model, tokenizer, task, splits[str(req["split"])], int(req["max_new_tokens"]),
-                                 opts.eval_batch_size)
+            with adapter_merged(model):  # as the phase scores, so val/score is reproduced
+                return greedy_scores(model, tokenizer, task, splits[str(req["split"])], int(req["max_new_tokens"]),
+                                     opts.eval_batch_size)
         finally:
             if model is not base:
                 base = model.unload()  # the base model again, for the next request

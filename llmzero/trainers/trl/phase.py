@@ -12,14 +12,12 @@ current adapter, which would measure KL against the parent checkpoint; with a pe
 reference log-probs with the adapters disabled (`use_adapter(model, None)` -> `disable_adapter()`), i.e. the base model,
 in every phase, as verl does with LoRA.
 
-Steps. Records are written per optimizer step by `PhaseCallback`: step is phase-local and 1-based (a resumed phase
-continues the numbering), global_step = spec.global_offset + step. Evaluation and saving rule, at step s of T:
-
-    evaluate (greedy, val split)  if s % eval_every == 0 or s % save_every == 0 or s == T or a stop was requested
-    save the adapter              if s % save_every == 0 or s == T or a stop was requested
-
-so every checkpoint carries its val score (val.json), and with save_every dividing eval_every (e.g. equal, the
-default) every evaluated step, the best-val step included, has a checkpoint.
+Steps. Records are written per optimizer step by `PhaseSteps`: step is phase-local and 1-based (a resumed phase
+continues the numbering), global_step = spec.global_offset + step. What is scored and saved at each step is
+eval_plan.py's rule: every eval_every steps, at the last step and at a stop, greedy decoding scores val/score on the
+fixed val slice (trainer.val_slice prompts), and the whole val split (val_full/score) too when the slice says the
+checkpoint may become the phase's best; the adapter is saved at a new whole-split best, the last step, a stop and
+every save_every steps. Each checkpoint keeps the scores it was given in val.json.
 
 Stop. A STOP file in the phase directory, or SIGTERM (SubprocessPhase.stop writes the file, then signals), sets the
 stop: the current step finishes, is evaluated and saved, and the phase ends with status early_stopped (exit 0). Any
@@ -44,13 +42,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ...metrics import names
-from ...metrics.store import append_record
+from ...metrics.store import MetricSeries, append_record
 from ...state.phase_dir import METRICS_FILE, checkpoint_dir, stop_request
 from ...tree import PhaseStatus
 from ..base import PhaseSpec
 from ..child_main import phase_main
 from .backend import options_from
 from .config_map import grpo_kwargs
+from .eval_plan import EvalPlan
 
 log = logging.getLogger("llmzero.phase")
 
@@ -103,14 +102,38 @@ class PhaseSteps:
     docstring, and the stop. Returns True from on_log when training must end after this step."""
 
     def __init__(self, *, spec: PhaseSpec, hp: dict[str, Any], start_step: int, total: int, stop: StopFlag,
-                 log_every: int, evaluate: Callable[[Any, str], dict[str, float]] | None = None,
+                 log_every: int, plan: EvalPlan | None = None,
+                 evaluate: Callable[[Any, str], dict[str, float]] | None = None,
                  save: Callable[[Any, int, dict[str, float] | None], None] | None = None,
                  eval_test: bool = False) -> None:
         self.spec, self.hp, self.start_step, self.total, self.stop = spec, hp, start_step, total, stop
         self.log_every, self.evaluate, self.save, self.eval_test = max(1, log_every), evaluate, save, eval_test
+        # without a plan: the whole val split in flight, at the spec's cadence
+        self.plan = plan = plan or EvalPlan(int(spec.eval_every), int(spec.save_every), 0, 0)
         self.metrics = Path(spec.output_dir) / METRICS_FILE
+        if start_step > 0 and plan.best_full is None:  # a crashed run resumed: its best so far still counts
+            plan.best_full = MetricSeries.load(self.metrics).best_val()[0]
         self.steps_done = start_step
         self.stopped = False
+
+    def _score(self, model: Any, rec: dict[str, Any]) -> tuple[dict[str, float], bool]:
+        """Score this step (the module docstring's rule) into `rec`; the scores a checkpoint keeps, and whether the
+        whole split found a new best."""
+        plan = self.plan
+        val = self.evaluate(model, "val_slice" if plan.sliced else "val")
+        rec[names.VAL_SCORE] = val["score"]
+        rec.update({names.VAL_PREFIX + k: v for k, v in val.items() if k != "score"})
+        kept, new_best = {"prompts": float(plan.slice_size), **val}, False
+        if not plan.sliced:
+            new_best = plan.take_full(val["score"])
+        elif plan.may_be_best(val["score"]):
+            full = self.evaluate(model, "val")
+            rec[names.VAL_FULL_SCORE] = full["score"]
+            rec.update({names.VAL_FULL_PREFIX + k: v for k, v in full.items() if k != "score"})
+            kept, new_best = {"prompts": float(plan.full_size), **full}, plan.take_full(full["score"])
+        if self.eval_test:
+            rec[names.TEST_SCORE] = self.evaluate(model, "test")["score"]
+        return kept, new_best
 
     def on_log(self, trainer_step: int, logs: dict[str, Any], model: Any, step_time: float | None = None) -> bool:
         sp = self.spec
@@ -130,26 +153,23 @@ class PhaseSteps:
                                      f"{self.hp['learning_rate']:g}, grad_clip={self.hp['grad_clip']:g})")
         stopping = self.stop.is_set()
         final = step >= self.total or stopping
-        every_e, every_s = max(1, int(sp.eval_every)), max(1, int(sp.save_every))
-        val = None
-        if self.evaluate is not None and (step % every_e == 0 or step % every_s == 0 or final):
+        kept, new_best = None, False
+        if self.evaluate is not None and self.plan.evaluates(step, final):
             t = time.monotonic()
-            val = self.evaluate(model, "val")
-            rec[names.VAL_SCORE] = val["score"]
-            rec.update({names.VAL_PREFIX + k: v for k, v in val.items() if k != "score"})
-            if self.eval_test:
-                rec[names.TEST_SCORE] = self.evaluate(model, "test")["score"]
-            log.info("eval step %d: val/score=%.4f %s (%.1fs)", step, val["score"],
-                     " ".join(f"{k}={v:.3f}" for k, v in val.items() if k != "score"), time.monotonic() - t)
+            kept, new_best = self._score(model, rec)
+            log.info("eval step %d: val/score=%.4f%s %s (%.1fs)", step, rec[names.VAL_SCORE],
+                     f" val_full/score={rec[names.VAL_FULL_SCORE]:.4f}" if names.VAL_FULL_SCORE in rec else "",
+                     " ".join(f"{k}={v:.3f}" for k, v in kept.items() if k not in ("score", "prompts")),
+                     time.monotonic() - t)
         append_record(self.metrics, rec)
         self.steps_done = step
         if step % self.log_every == 0 or final:
             log.info("step %d/%d global=%d %s", step, self.total, rec[names.GLOBAL_STEP],
                      " ".join(f"{k}={v:.4g}" for k, v in rec.items() if k not in (names.STEP, names.GLOBAL_STEP)
-                              and not k.startswith(names.VAL_PREFIX)))
+                              and not k.startswith((names.VAL_PREFIX, names.VAL_FULL_PREFIX))))
         saved = False
-        if self.save is not None and (step % every_s == 0 or final):
-            self.save(model, step, val)
+        if self.save is not None and self.plan.saves(step, final, new_best):
+            self.save(model, step, kept)
             saved = True
         if self.stop.is_set():  # requested now or during this step's eval/save
             if not saved and self.save is not None:
@@ -190,6 +210,7 @@ class PhaseRunner:
 
     def __init__(self, config: dict[str, Any], stop: StopFlag | None = None) -> None:
         from ...tasks.base import build_task
+        from ...tasks.val_slice import stratified_slice
 
         self.spec = PhaseSpec.from_dict(config["spec"])
         self.task_cfg: dict[str, Any] = dict(config.get("task") or {})
@@ -202,13 +223,16 @@ class PhaseRunner:
         splits = self.task.splits()
         if getattr(self.task, "note", ""):
             log.info("%s", self.task.note)  # how the benchmark's rows were split
-        self.examples = {"train": splits["train"], "val": splits["val"], "test": splits.get("test", [])}
+        self.examples = {"train": splits["train"], "val": splits["val"], "test": splits.get("test", []),
+                         "val_slice": stratified_slice(splits["val"], self.opts.val_slice, int(self.spec.seed))}
         if int(self.spec.max_steps) < 1:
             raise ValueError(f"max_steps={self.spec.max_steps} is not allowed: a phase needs at least 1 optimizer step")
         self.total = int(self.spec.max_steps)
         self.start_step, self.init_from = self.spec.start_point()
         self.steps = PhaseSteps(spec=self.spec, hp=self.hp, start_step=self.start_step, total=self.total,
                                 stop=self.stop, log_every=self.opts.log_every, evaluate=self.evaluate, save=self.save,
+                                plan=EvalPlan(int(self.spec.eval_every), int(self.spec.save_every),
+                                              len(self.examples["val_slice"]), len(self.examples["val"])),
                                 eval_test=bool(self.opts.eval_test) and bool(self.examples["test"]))
         self.trainer: Any = None  # the GRPOTrainer, built by prepare()
         self.tokenizer: Any = None
@@ -324,10 +348,11 @@ class PhaseRunner:
                    or self.hp["response_length"])
 
     def evaluate(self, model: Any, split: str) -> dict[str, float]:
-        from .model import greedy_scores
+        from .model import adapter_merged, greedy_scores
 
-        return greedy_scores(model, self.tokenizer, self.task, self.examples[split], self.eval_max_new_tokens(),
-                             self.opts.eval_batch_size)
+        with adapter_merged(model):
+            return greedy_scores(model, self.tokenizer, self.task, self.examples[split], self.eval_max_new_tokens(),
+                                 self.opts.eval_batch_size)
 
     def save(self, model: Any, step: int, val: dict[str, float] | None) -> None:
         from .model import save_adapter
