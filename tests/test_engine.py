@@ -107,6 +107,22 @@ def test_early_stopper_stops_a_dominated_phase_in_flight(tmp_path):
         assert n.stop_reason.startswith("STOP") and n.steps_done < n.max_steps
         assert n.checkpoints and max(n.checkpoints) == n.steps_done  # final checkpoint kept
         assert n.best_val is not None  # its best score still counts
+        assert n.stop_checks[-1]["stop"] and n.stop_checks[-1]["reason"] == n.stop_reason
+    # every decision is kept with the evidence it was taken on and, the search being over, what followed it
+    checks = [(n, c) for n in res.tree for c in n.stop_checks]
+    assert len(checks) > len(stopped)
+    for n, c in checks:
+        ev = c["evidence"]
+        assert {"best", "level", "noise", "incumbent_best", "trend_gain", "late_rise", "reach", "gap"} <= set(ev)
+        assert ev["noise"] > 0 and c["agent"] == "heuristic" and c["outcome"]["text"]
+        if not c["stop"] and ev["incumbent_best"] is not None:
+            assert c["outcome"]["beat_incumbent"] == (n.best_val > ev["incumbent_best"])
+    saved = json.loads((tmp_path / "run" / "tree.json").read_text())
+    assert [n["stop_checks"] for n in saved["nodes"]] == [n.stop_checks for n in res.tree]
+    report = (tmp_path / "run" / "report.md").read_text()
+    section = report.split("## Early stopping\n", 1)[1]
+    assert f"{len(checks)} decisions, {len(stopped)} STOP" in section
+    assert f"| {stopped[0].id} | {stopped[0].stop_checks[-1]['step']} | STOP |" in section
 
 
 class BadAgent(HeuristicAgent):

@@ -17,6 +17,7 @@ from llmzero.agents.llm.calls import CallLog
 from llmzero.agents.llm.providers import ClaudeAgent, LiteLLMAgent
 from llmzero.agents.validation import PlanRules, validate_proposal
 from llmzero.hparams.space import HParamSpace
+from llmzero.metrics.stop_evidence import gather
 from llmzero.metrics.store import MetricSeries
 from llmzero.paths import conf_dir
 from llmzero.metrics.plots import plot_node_metrics, plot_overlay
@@ -282,8 +283,12 @@ def test_stopper_reads_overlay_and_answers_stop(server, space, tmp_path, monkeyp
                    changes={"learning_rate": 1e-3})
     cur, inc = MetricSeries(records(30, kl_spike_at=20)), MetricSeries(records(30))
     png = plot_overlay(cur, inc, tmp_path / "overlay.png")
+    evidence = gather(curve=cur.series("val/score"), step=30, global_offset=0, max_steps=60, iterations_left=4,
+                      incumbent=0, incumbent_best=0.45, incumbent_path=inc.series("val/score"),
+                      noise_curves=[cur.series("val/score")], comparable=[], noise_prior=0.02, noise_floor=0.005,
+                      units=2.0)
     ctx = StopContext(node=running, metrics=cur, incumbent=parent_node(space), incumbent_metrics=inc, steps_left=30,
-                      budget_left=4, plots=[str(png)], record_dir=tmp_path / "node3")
+                      budget_left=4, plots=[str(png)], record_dir=tmp_path / "node3", evidence=evidence)
     server.push('{"decision": "STOP", "reason": "kl spiked to 3 at step 20 and val trails by 0.1"}')
     d = claude(server, monkeypatch, role_models={"stopper": "claude-haiku-4-5"}).should_stop(ctx)
     assert d.stop and d.reason.startswith("STOP: kl spiked") and d.cost.agent_calls == 1
@@ -291,6 +296,9 @@ def test_stopper_reads_overlay_and_answers_stop(server, space, tmp_path, monkeyp
     assert req.body["model"] == "claude-haiku-4-5"  # per-role model override: a cheaper stopper
     assert "early stopper" in req.system_text() and "blue" in req.system_text() and len(req.images()) == 1
     assert "Incumbent: node 0, best val/score 0.45" in req.user_text() and "learning_rate=0.001" in req.user_text()
+    # the same evidence the heuristic decides on, in words
+    assert "## Evidence\n" + evidence.text() in req.user_text() and "noise of one evaluation σ" in req.user_text()
+    assert "a gap smaller than the noise is no gap" in req.system_text()
     server.push('{"decision": "MAYBE", "reason": "?"}', '{"decision": "CONTINUE", "reason": "close to the incumbent"}')
     d = claude(server, monkeypatch).should_stop(ctx)
     assert not d.stop and "decision: Input should be 'CONTINUE' or 'STOP'" in server.requests[2].user_text()

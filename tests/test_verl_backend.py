@@ -261,6 +261,52 @@ def test_verl_metrics_map_to_canonical_names_and_the_tasks_own_aggregate():
     assert canonical({"step": 0, "data": {}}, start_step=0, global_offset=0, summarise=dict, counts={}) is None
 
 
+def test_chemcots_own_figures_come_through_verls_validation_as_through_score(tmp_path):
+    """verl averages each key of every response's reward per data source (val-aux/<split>/<subtask>/<key>/mean@1);
+    ChemCoT's figures rebuilt from those means equal what score() prints for the same responses."""
+    from collections import defaultdict
+
+    from llmzero.tasks.benchmark import pack
+    from llmzero.tasks.base import Example
+    from llmzero.trainers.verl.reward import compute_score
+
+    task_cfg = OmegaConf.to_container(
+        compose_cfg("task=chemcot", f"task.data_files={FIXTURES / 'chemcot.jsonl'}").task, resolve=True)
+    chemcot = build_task(task_cfg)
+    phase_config = tmp_path / "phase_config.json"
+    phase_config.write_text(json.dumps({"task": task_cfg}))
+
+    def ex(family, subtask, gt="", **fields):
+        base = {"source": "", "added": "", "removed": "", "reference": ""}
+        return Example("…", pack(family=family, subtask=subtask, gt=gt, **{**base, **fields}), f"{family}_{subtask}")
+
+    examples = [ex("mol_und", "fg_count", gt="3")] * 4 + [ex("mol_edit", "delete", source="ClCCCl", removed="halo")] * 2
+    responses = ['{"count": 3}', '{"count": 5}', "no JSON at all", '{"count": "three"}', '{"output": "CCCCl"}',
+                 "I cannot answer"]
+    by_source: dict[str, list[dict]] = defaultdict(list)
+    for e, r in zip(examples, responses):
+        got = compute_score(data.data_source("val", e.subtask), r, e.answer, {"subtask": e.subtask},
+                            phase_config=str(phase_config))
+        assert got["acc"] == got["score"]
+        by_source[data.data_source("val", e.subtask)].append(got)
+    assert len({frozenset(d) for rows in by_source.values() for d in rows}) == 1  # verl needs one key set
+    line = {"step": 1, "data": {}}
+    for source, rows in by_source.items():
+        for key in rows[0]:
+            mean = sum(d[key] for d in rows) / len(rows)
+            line["data"][f"val-core/{source}/acc/mean@1" if key == "acc" else f"val-aux/{source}/{key}/mean@1"] = mean
+    counts = {"val": {"mol_und_fg_count": 4, "mol_edit_delete": 2}}
+    rec = canonical(line, start_step=0, global_offset=0, counts=counts, summarise=lambda s, c: summarise(chemcot, s, c),
+                    figures=chemcot.figures)
+    want = chemcot.score(responses, examples)
+    figures = {k: v for k, v in want.items() if k.endswith(("_valid", "_parsed", "_mae"))}
+    assert figures == {"mol_und_fg_count_valid": 0.5, "mol_und_fg_count_parsed": 0.5, "mol_und_fg_count_mae": 1.0,
+                       "mol_edit_delete_valid": 0.5, "mol_edit_delete_parsed": 1.0}
+    for key, value in figures.items():
+        assert rec[names.VAL_PREFIX + key] == pytest.approx(value)
+    assert rec[names.VAL_SCORE] == pytest.approx(want["score"])
+
+
 def test_final_scores_are_generated_at_the_models_eval_length_not_the_phases(tmp_path):
     """Qwen3: phases train at response_length 6144, the test and base-model scores use 8192 (§4.1, Appendix B.1)."""
     from llmzero.trainers.verl.evaluate import eval_hparams

@@ -28,8 +28,9 @@ the mean over the understanding, editing and reaction families; mol_opt is repor
 them, the figures ChemCoTBench's own tables print, which differ in denominator or measure: for understanding and
 editing, `<family>_<subtask>_parsed` (accuracy over the answers that could be read, the benchmark leaving the others
 out) and `<family>_<subtask>_valid` (the share that could be read); for the counts, `<…>_mae` (mean absolute error
-over the readable answers). These extras come from `score()` (TRL and the final scoring on this machine); verl's
-in-phase validation reports the reward means only. Needs RDKit: `pip install 'llmzero[chem]'`.
+over the readable answers). `score()` gives them (TRL and the final scoring); under verl each response's reward
+comes with the parts they are rebuilt from (`reward_details`), verl averages those per subtask, and `figures` turns
+the means into the same numbers. Needs RDKit: `pip install 'llmzero[chem]'`.
 """
 
 from __future__ import annotations
@@ -40,7 +41,7 @@ import json
 import re
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from .answers import final_part, json_answer
 from .base import Example, example_mean, mean_scores
@@ -195,6 +196,12 @@ class ChemCoTTask(BenchmarkTask):
     def reward(self, completion: str, example: Example) -> float:
         return judge(completion, example).reward
 
+    def reward_details(self, completion: str, example: Example) -> dict[str, float]:
+        return details(judge(completion, example))
+
+    def figures(self, means: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+        return figures(means)
+
     def reference(self, example: Example) -> str:
         rec = unpack(example.answer)
         kind, keys = SCORING.get((rec.get("family", ""), rec.get("subtask", "")), ("", ("output",)))
@@ -271,24 +278,35 @@ def judge(completion: str, example: Example) -> Judgement:
     return Judgement(0.0, False)
 
 
-def evaluator_figures(judged: Sequence[Judgement], examples: Sequence[Example]) -> dict[str, float]:
-    """ChemCoTBench's own figures beside the rewards' means: over readable answers for understanding and editing
-    (`_parsed`, with the readable share `_valid`), and the counts' mean absolute error (`_mae`)."""
-    by_sub: dict[str, list[Judgement]] = {}
-    for j, e in zip(judged, examples):
-        by_sub.setdefault(e.subtask, []).append(j)
+def details(j: Judgement) -> dict[str, float]:
+    """One response's reward with what ChemCoTBench's figures are rebuilt from; the same keys for every response (verl
+    averages each key per data source, `val-aux/<split>/<subtask>/<key>/mean@1`)."""
+    return {"score": j.reward, "readable": float(j.readable), "abs_error": j.abs_error or 0.0,
+            "has_error": float(j.abs_error is not None)}
+
+
+def figures(means: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    """ChemCoTBench's own figures from per-subtask means of `details`: over readable answers for understanding and
+    editing (`_parsed` = mean score / readable share, unreadable answers scoring 0; `_valid` the readable share), and
+    the counts' mean absolute error over readable answers (`_mae` = mean abs_error / share with an error)."""
     out: dict[str, float] = {}
-    for sub, items in sorted(by_sub.items()):
-        if not sub.startswith(PARSED_DENOMINATOR):
+    for sub, m in sorted(means.items()):
+        if not sub.startswith(PARSED_DENOMINATOR) or "readable" not in m:
             continue
-        readable = [j for j in items if j.readable]
-        out[f"{sub}_valid"] = len(readable) / len(items)
-        if readable:
-            out[f"{sub}_parsed"] = sum(j.reward for j in readable) / len(readable)
-        errors = [j.abs_error for j in readable if j.abs_error is not None]
-        if errors:
-            out[f"{sub}_mae"] = sum(errors) / len(errors)
+        out[f"{sub}_valid"] = m["readable"]
+        if m["readable"] > 0:
+            out[f"{sub}_parsed"] = m.get("score", 0.0) / m["readable"]
+        if m.get("has_error", 0.0) > 0:
+            out[f"{sub}_mae"] = m.get("abs_error", 0.0) / m["has_error"]
     return out
+
+
+def evaluator_figures(judged: Sequence[Judgement], examples: Sequence[Example]) -> dict[str, float]:
+    """`figures` of a scored batch (the means taken here; under verl, verl takes them)."""
+    by_sub: dict[str, list[dict[str, float]]] = {}
+    for j, e in zip(judged, examples):
+        by_sub.setdefault(e.subtask, []).append(details(j))
+    return figures({sub: {k: sum(d[k] for d in rows) / len(rows) for k in rows[0]} for sub, rows in by_sub.items()})
 
 
 def _edit_done(chem: Any, sub: str, source: str, edited: str, added: str, removed: str) -> bool:

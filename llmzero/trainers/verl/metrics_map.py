@@ -28,6 +28,7 @@ VERL_KEYS: dict[str, tuple[str, ...]] = {
     names.STEP_TIME: ("timing_s/step",),
 }
 VAL_PREFIX, VAL_SUFFIX = "val-core/", "/acc/mean@1"
+AUX_PREFIX, AUX_SUFFIX = "val-aux/", "/mean@1"
 
 Summarise = Callable[[Mapping[str, float], Mapping[str, int]], dict[str, float]]
 
@@ -43,10 +44,25 @@ def validation(data: Mapping[str, Any]) -> dict[str, dict[str, float]]:
     return out
 
 
+def validation_parts(data: Mapping[str, Any]) -> dict[str, dict[str, dict[str, float]]]:
+    """{split: {subtask: {key: mean}}} of the extra reward keys a task's reward_details adds (val-aux/...)."""
+    out: dict[str, dict[str, dict[str, float]]] = {}
+    for key, value in data.items():
+        if key.startswith(AUX_PREFIX) and key.endswith(AUX_SUFFIX) and isinstance(value, (int, float)):
+            source, _, part = key[len(AUX_PREFIX):-len(AUX_SUFFIX)].rpartition("/")
+            split, subtask = split_source(source)
+            if subtask and part:
+                out.setdefault(split, {}).setdefault(subtask, {})[part] = float(value)
+    return out
+
+
 def canonical(record: Mapping[str, Any], *, start_step: int, global_offset: int, summarise: Summarise,
-              counts: Mapping[str, Mapping[str, int]]) -> dict[str, Any] | None:
+              counts: Mapping[str, Mapping[str, int]],
+              figures: Callable[[Mapping[str, Mapping[str, float]]], dict[str, float]] | None = None
+              ) -> dict[str, Any] | None:
     """Our record for one verl line (None for a line without a step, as none is written before training), with
-    step = start_step + verl's step. `counts` holds each split's examples per subtask."""
+    step = start_step + verl's step. `counts` holds each split's examples per subtask; `figures` (a task's) turns
+    the per-subtask means of its reward_details into its benchmark's own figures, recorded as val/<figure>."""
     step, data = record.get("step"), record.get("data")
     if not isinstance(step, int) or step < 1 or not isinstance(data, Mapping):
         return None
@@ -66,6 +82,9 @@ def canonical(record: Mapping[str, Any], *, start_step: int, global_offset: int,
         val = summarise(scored["val"], counts.get("val", {}))
         rec[names.VAL_SCORE] = val["score"]
         rec.update({names.VAL_PREFIX + k: v for k, v in val.items() if k != "score"})
+        parts = validation_parts(data).get("val")
+        if figures is not None and parts:
+            rec.update({names.VAL_PREFIX + k: v for k, v in figures(parts).items()})
     if "test" in scored:
         rec[names.TEST_SCORE] = summarise(scored["test"], counts.get("test", {}))["score"]
     return rec

@@ -98,7 +98,8 @@ class VerlPhase:
 
         def on_record(line: dict[str, Any]) -> None:
             rec = canonical(line, start_step=self.start_step, global_offset=int(self.spec.global_offset),
-                            summarise=lambda s, c: summarise(data.task, s, c), counts=data.counts)
+                            summarise=lambda s, c: summarise(data.task, s, c), counts=data.counts,
+                            figures=getattr(data.task, "figures", None))
             if rec is None:
                 return
             append_record(metrics, rec)
