@@ -75,14 +75,16 @@ def main() -> int:
                                                                "configured default on TRL)")
     ap.add_argument("--min-saved", type=float, default=0.40)
     ap.add_argument("--out", default=None)
+    ap.add_argument("--keep", default=None, help="keep the searches' directories here (default: a temp dir)")
     args = ap.parse_args()
     budget = args.budget or (16 if args.trainer == "synthetic" else None)
     out = Path(args.out or ROOT / "benchmarks" / "results" / f"early_stop_{args.trainer}.json")
     register_configs()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        work = Path(args.keep or tmp)
         for seed in args.seeds:
-            es, full = (one(args.trainer, seed, budget, flag, Path(tmp)) for flag in (True, False))
+            es, full = (one(args.trainer, seed, budget, flag, work) for flag in (True, False))
             saved = 1 - es["steps"] / full["steps"]
             unit = full["val_noise"] or 0.0
             loss = (full["best_test"] or 0.0) - (es["best_test"] or 0.0)

@@ -125,7 +125,7 @@ def test_outcomes_of_continue_and_stop_decisions():
     tree = Tree()
     tree.add(node(0, None, best=0.6))
     ran = tree.add(node(1, 0, best=0.7))
-    ran.stop_checks = [{"step": 40, "stop": False, "evidence": {"incumbent_best": 0.6}, "outcome": None}]
+    ran.stop_checks = [{"step": 40, "stop": False, "evidence": {"incumbent_best": 0.55}, "outcome": None}]
     stopped = tree.add(node(2, 0, status=NodeStatus.EARLY_STOPPED, best=0.5, steps=40, stop_reason="STOP: x"))
     stopped.stop_checks = [{"step": 40, "stop": True, "evidence": {"level": 0.5, "incumbent_best": 0.6,
                                                                    "noise": 0.01, "trend_gain": 0.0}}]
@@ -133,7 +133,8 @@ def test_outcomes_of_continue_and_stop_decisions():
     curves = {1: [(10, 0.5), (20, 0.5), (30, 0.5), (40, 0.5)] + [(s, 0.58) for s in (50, 60, 70, 80, 90)]}
     assert settle_outcomes(tree, lambda n: curves.get(n.id, [])) == 2
     out = ran.stop_checks[0]["outcome"]
-    assert out["beat_incumbent"] is True and "ran 60 more steps" in out["text"]
+    # read on the in-flight curve, as the decision was (its best .58), not the whole split's best_val (.7)
+    assert out["beat_incumbent"] is True and out["final_best"] == 0.58 and "ran 60 more steps" in out["text"]
     out = stopped.stop_checks[0]["outcome"]
     assert out["known"] and out["estimated_best"] == pytest.approx(0.58) and out["would_have_beaten"] is False
     assert settle_outcomes(tree, lambda n: curves.get(n.id, [])) == 0  # nothing new to tell

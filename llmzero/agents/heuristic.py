@@ -393,7 +393,8 @@ def _own_evidence(ctx: StopContext, incumbent_best: float) -> StopEvidence:
         if ctx.incumbent_metrics is not None else []
     evidence = gather(curve=curve, step=ctx.metrics.last_step(), global_offset=ctx.node.global_offset,
                       max_steps=ctx.metrics.last_step() + ctx.steps_left, iterations_left=ctx.budget_left,
-                      incumbent=ctx.incumbent.id if ctx.incumbent else None, incumbent_best=incumbent_best,
+                      incumbent=ctx.incumbent.id if ctx.incumbent else None,
+                      incumbent_best=max((v for _, v in inc_curve if math.isfinite(v)), default=incumbent_best),
                       incumbent_path=inc_curve, noise_curves=[curve, inc_curve], comparable=[],
                       noise_prior=config.noise_prior, noise_floor=config.noise_floor, units=config.noise_units)
     assert evidence is not None  # should_stop returned earlier without two finite points

@@ -8,8 +8,10 @@ much phases let run in this tree still rose after the same share of their steps 
 The rule (`judge`) measures gaps in units of the evaluation noise σ. σ comes from the curves themselves: for
 scores evaluated at equal spacing along a locally straight curve, the second difference v[i+1] - 2 v[i] + v[i-1]
 has variance 6σ², so σ = 1.4826 · median|d2| / √6 (the median keeps a real jump out of the estimate). A phase is
-stopped only when all of these hold, at `units` (2 by default, one-sided ≈ 98% were the noise normal):
-  - its best is below the incumbent's best (a phase ahead is the one to watch);
+stopped only when all of these hold, at `units` (2 by default, one-sided ≈ 98% were the noise normal), every
+score being of the in-flight curve (the same prompts for every phase, so like is compared with like):
+  - its best is below the incumbent's best (a phase ahead is the one to watch; both are maxima of as noisy
+    evaluations, so this compares like with like);
   - its reach stays below the incumbent's best by more than units standard errors of its level. The level is a
     line fitted on its last 5 evaluations (standard error σ/√5), not its best: the best of a flat phase creeps up
     by the luck of each new evaluation, which no further step makes real. The reach adds to the level what its
@@ -111,7 +113,7 @@ class StopEvidence:
     noise: float
     noise_from: str
     incumbent: int | None = None
-    incumbent_best: float | None = None
+    incumbent_best: float | None = None  # on the in-flight curve, the same prompts this phase is scored on
     incumbent_then: float | None = None  # the incumbent strategy's best at or before this global step
     incumbent_at_end: float | None = None  # ... at or before the global step this phase ends at
     slope: float = 0.0

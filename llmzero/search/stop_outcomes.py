@@ -1,6 +1,7 @@
 """What happened after each early-stopper decision, where the tree can tell (§3.5: the stopper is judged by it).
 
-A phase let run (CONTINUE) is known once it ends: did its best beat the incumbent it was compared with? A phase
+A phase let run (CONTINUE) is known once it ends: did its best beat the incumbent it was compared with (both read
+on the in-flight curve, as the decision was)? A phase
 stopped cannot be watched any further, so its siblings stand in: children of the same parent that ran to the end
 show how much a phase of this family still rose after the same share of its steps, and the stopped phase is
 credited with the largest such rise. With no such sibling the outcome stays unknown, and says so.
@@ -10,13 +11,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..metrics.stop_evidence import Curve, late_rise
+from ..metrics.stop_evidence import Curve, finite, late_rise
 from ..tree import Node, NodeStatus, Tree
 
 
-def _continued(node: Node, check: dict[str, Any]) -> dict[str, Any]:
+def _continued(node: Node, check: dict[str, Any], curve: Curve) -> dict[str, Any]:
     inc = (check.get("evidence") or {}).get("incumbent_best")
-    final = node.best_val
+    # the evidence's scores are the in-flight curve's; the phase's final best is read on the same curve
+    own = [v for _, v in finite(curve)]
+    final = max(own) if own else node.best_val
     if final is None:
         return {"known": False, "text": "the phase ended without a validation score"}
     ran = max(0, node.steps_done - int(check.get("step", 0)))
@@ -61,7 +64,7 @@ def settle_outcomes(tree: Tree, curve_of: Callable[[Node], Curve]) -> int:
                                 and s.status == NodeStatus.COMPLETED and not s.stop_reason]
                 outcome = _stopped(node, check, siblings)
             else:
-                outcome = _continued(node, check)
+                outcome = _continued(node, check, curve_of(node))
             if outcome != check.get("outcome"):
                 check["outcome"] = outcome
                 changed += 1
