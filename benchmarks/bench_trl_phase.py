@@ -10,8 +10,10 @@ Goal: ours >= 0.9 x bare TRL in optimizer steps per second, same model, hyperpar
 What runs (all in subprocesses, one at a time, started from this one process):
 
   ours/default  TRLTrainer(**conf/trainer/trl.yaml).start(PhaseSpec(...)): `python -m llmzero.trainers.trl.phase`, with
-                eval_every = save_every = 5 as the search passes them by default (conf/trainer/trl.yaml), so the window
-                holds the greedy val evals and adapter saves of normal use (every 5th step and the last).
+                eval_every and save_every as the search passes them by default (conf/trainer/trl.yaml: 5 and 25), so
+                the window holds the evaluation and saves of normal use (trainers/trl/eval_plan.py: the 64-prompt val
+                slice every 5th step, the whole split where the slice may be a new best, saves at a new best, every
+                25th step and the last).
   ours/final    the same with eval_every = save_every = steps: only the last step is evaluated and saved, i.e. only
                 the per-step extras that cannot be switched off (metrics record + fsync, progress line, last eval+save).
   bare          `python benchmarks/bench_trl_phase.py --bare <config.json>`: a plain GRPOTrainer built with the SAME
@@ -19,11 +21,9 @@ What runs (all in subprocesses, one at a time, started from this one process):
                 dataset, reward, seed, torch threads and environment; TRL's default callbacks (PrinterCallback) and one
                 minimal callback that appends one line per step for timing. No evals, no saves, no fsync.
 
-The goal is checked on ours/final (--gate): the bare script neither validates nor checkpoints, so ours/final is the
-like-for-like comparison, and what separates it from bare is exactly the cost our phase adds to every step (plus the
-one eval and save a phase cannot do without). ours/default is reported beside it: the extra there is real work (a
-greedy decode of the whole val split, an adapter save) whose share of a step depends on the search's cadence and on
-how cheap one step is (each eval decodes task.val_size prompts greedily, conf/task/arithmetic.yaml).
+The goal is checked on ours/default (--gate), the phase as the search runs it: evaluation must fit the step.
+ours/final is reported beside it: the bare script neither validates nor checkpoints, so what separates ours/final
+from bare is exactly the cost our phase adds to every step (plus the one eval and save a phase cannot do without).
 
 The modes rotate their order in every repeat (machine load drifts; a fixed order would bias one of them).
 

@@ -250,6 +250,60 @@ def test_a_diverged_step_is_recorded_then_fails_the_phase(tmp_path):
     assert rec[N.STEP] == 1 and rec[N.GLOBAL_STEP] == 4 and math.isnan(rec[N.GRAD_NORM]) and rec[N.REWARD_MEAN] == 0.5
 
 
+def test_in_flight_scores_use_the_slice_and_the_whole_split_only_for_a_possible_best(tmp_path):
+    """PhaseSteps with eval_plan's rule; the evaluator is a stand-in returning scripted scores per split (the real
+    greedy scoring is tested on real phases above and below)."""
+    from llmzero.metrics.store import MetricSeries
+    from llmzero.trainers.trl.eval_plan import EvalPlan
+    from llmzero.trainers.trl.phase import PhaseSteps, StopFlag
+
+    slice_scores = iter([0.50, 0.38, 0.60, 0.55, 0.30])  # steps 2, 4, 6, 8, 10
+    full_scores = iter([0.45, 0.58, 0.50])
+    calls, saves = [], []
+
+    def scripted(model, split):
+        calls.append(split)
+        return {"score": next(slice_scores if split == "val_slice" else full_scores), "add_2digit": 0.0}
+
+    plan = EvalPlan(eval_every=2, save_every=25, slice_size=64, full_size=256)
+    steps = PhaseSteps(spec=_spec(tmp_path, max_steps=10, eval_every=2, save_every=25), hp=dict(HP), start_step=0,
+                       total=10, stop=StopFlag(), log_every=1, plan=plan, evaluate=scripted,
+                       save=lambda model, step, val: saves.append((step, val and val["prompts"])))
+    for step in range(1, 11):
+        steps.on_log(step, {"loss": 0.1}, model=None)
+    # the slack of a 64-of-256 slice, sqrt(p(1-p)/64 · 3/4), is .0525 at p=.38: .4325 < .45 skips the whole split at
+    # step 4; at p=.55 it is .0539, and .6039 > .58 asks for it at step 8; .30 at step 10 does not
+    assert calls == ["val_slice", "val", "val_slice", "val_slice", "val", "val_slice", "val", "val_slice"]
+    series = MetricSeries.load(tmp_path / "metrics.jsonl")
+    assert series.series(N.VAL_SCORE) == [(2, 0.5), (4, 0.38), (6, 0.6), (8, 0.55), (10, 0.3)]
+    assert series.series(N.VAL_FULL_SCORE) == [(2, 0.45), (6, 0.58), (8, 0.5)]
+    assert series.best_val() == (0.58, 6)  # the whole split picks the best, not the slice's .60
+    assert series.val_subscores(6) == {"add_2digit": 0.0}
+    # saves: a new whole-split best (2, 6) and the last step; step 8 scored .50 < .58, so no adapter
+    assert saves == [(2, 256.0), (6, 256.0), (10, 64.0)]
+
+
+def test_decoding_merges_the_adapter_only_where_it_is_exact(tmp_path):
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import Qwen3Config, Qwen3ForCausalLM
+
+    from llmzero.trainers.trl.model import adapter_merged
+
+    config = Qwen3Config(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, num_key_value_heads=1, head_dim=8)
+    for dtype, merges in ((torch.float32, True), (torch.bfloat16, False)):
+        model = get_peft_model(Qwen3ForCausalLM(config).to(dtype),
+                               LoraConfig(r=2, target_modules="all-linear", init_lora_weights=False))
+        before = {k: v.clone() for k, v in model.state_dict().items()}
+        with adapter_merged(model):
+            layer = model.base_model.model.model.layers[0].self_attn.q_proj
+            assert bool(layer.merged) is merges
+        assert not layer.merged
+        for key, value in model.state_dict().items():
+            assert torch.allclose(value.float(), before[key].float(), atol=1e-6), key
+
+
 def test_evaluate_reproduces_the_phase_val_score(parent_phase):
     """evaluate(step_4, "val") in a subprocess == the phase's val record == task.score of greedy_complete."""
     from peft import PeftModel
