@@ -79,7 +79,21 @@ def test_a_tie_within_noise_a_rising_phase_and_a_phase_ahead_run_on():
     assert not stop and "its trend" in reason
     ahead = [(10, 0.5), (20, 0.7), (30, 0.65)]
     stop, reason = judge(evidence(ahead))
-    assert not stop and "already ahead" in reason
+    assert not stop and "ahead of the incumbent" in reason
+
+
+def test_a_phase_ahead_but_past_its_peak_is_stopped():
+    # a lucky .66 at step 10, then flat near .60 with nothing rising: its best checkpoint is kept, more steps are
+    # not going to get back to it. The last five (.61 .59 .61 .59 .60) fit a line sloping -.0002/step to .596 at step
+    # 60; a falling slope adds nothing, so back to peak is .596, and .596 + 2σ/√5 < .66
+    peaked = [(10, 0.66), (20, 0.61), (30, 0.59), (40, 0.61), (50, 0.59), (60, 0.60)]
+    ev = evidence(peaked, inc_best=0.625)
+    assert ev.gap < 0 and ev.level == pytest.approx(0.596) and ev.back_to_peak == pytest.approx(ev.level)
+    stop, reason = judge(ev)
+    assert stop and "past its own peak" in reason and "step 10" in reason
+    # the same phase still climbing at face value keeps its lead
+    climbing = [(10, 0.60), (20, 0.62), (30, 0.63), (40, 0.64), (50, 0.65), (60, 0.66)]
+    assert not judge(evidence(climbing, inc_best=0.625))[0]
 
 
 def test_late_risers_in_the_tree_keep_a_flat_phase_running():

@@ -10,8 +10,10 @@ scores evaluated at equal spacing along a locally straight curve, the second dif
 has variance 6σ², so σ = 1.4826 · median|d2| / √6 (the median keeps a real jump out of the estimate). A phase is
 stopped only when all of these hold, at `units` (2 by default, one-sided ≈ 98% were the noise normal), every
 score being of the in-flight curve (the same prompts for every phase, so like is compared with like):
-  - its best is below the incumbent's best (a phase ahead is the one to watch; both are maxima of as noisy
-    evaluations, so this compares like with like);
+  - its best is below the incumbent's best (both are maxima of as noisy evaluations: like with like), or, for a
+    phase ahead, it has fallen off its own peak: its level, plus its slope at face value over the steps left,
+    plus the late rise, stays more than units standard errors of its level below its own best (the best
+    checkpoint is kept; only steps that could not beat it are saved);
   - its reach stays below the incumbent's best by more than units standard errors of its level. The level is a
     line fitted on its last 5 evaluations (standard error σ/√5), not its best: the best of a flat phase creeps up
     by the luck of each new evaluation, which no further step makes real. The reach adds to the level what its
@@ -152,6 +154,12 @@ class StopEvidence:
         return self.incumbent_at_end + (self.best - self.incumbent_then)
 
     @property
+    def back_to_peak(self) -> float:
+        """For a phase ahead of the incumbent: where its level, its slope taken at face value (a leader gets the
+        benefit of the doubt) and the late rise can take it, to be set against its own best."""
+        return self.level + max(0.0, self.slope) * self.steps_left + self.late_rise
+
+    @property
     def reach(self) -> float:
         """Where this phase can plausibly end: its level plus its trend plus the largest late rise seen, or its
         pace's end when it keeps pace with the incumbent's strategy and that is higher."""
@@ -161,7 +169,7 @@ class StopEvidence:
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out.update(gap=self.gap, gap_then=self.gap_then, keeps_pace=self.keeps_pace, pace_reach=self.pace_reach,
-                   reach=self.reach, level_margin=self.level_margin)
+                   reach=self.reach, back_to_peak=self.back_to_peak, level_margin=self.level_margin)
         return out
 
     def text(self) -> str:
@@ -184,6 +192,9 @@ class StopEvidence:
         lines.append(f"- late risers: {self.late_risers} of {self.comparable} comparable phase(s) that ran to the end "
                      f"rose beyond their trend after the same share of their steps by more than the margin; "
                      f"the largest such rise: +{f(self.late_rise)}")
+        if self.gap is not None and self.gap <= 0:
+            lines.append(f"- ahead of the incumbent; level + slope at face value + late rise: {f(self.back_to_peak)} "
+                         f"against its own best {f(self.best)}")
         lines.append(f"- reach (level + trend + late rise, or the pace's end): {f(self.reach)}, uncertain by ±{f(self.level_margin)} "
                      f"({self.units:g} standard errors of the level); search iterations left: {self.iterations_left}")
         return "\n".join(lines)
@@ -240,7 +251,11 @@ def judge(ev: StopEvidence) -> tuple[bool, str]:
     numbers = (f"best {ev.best:.4g}, level {ev.level:.4g} vs incumbent node {ev.incumbent}'s {ev.incumbent_best:.4g} "
                f"(gap {ev.gap:.4g} = {_units(ev.gap, ev.noise)}σ, σ={ev.noise:.3g})")
     if ev.gap <= 0:
-        return False, f"CONTINUE: already ahead of the incumbent: {numbers}."
+        if ev.back_to_peak + ev.level_margin >= ev.best:
+            return False, f"CONTINUE: ahead of the incumbent: {numbers}."
+        return True, (f"STOP: ahead of the incumbent but past its own peak: {numbers}; level + any upward slope + late "
+                      f"rise reach {ev.back_to_peak:.4g}, more than {ev.level_margin:.3g} below its best; the best "
+                      f"checkpoint (step {ev.best_step}) is kept.")
     if ev.reach + ev.level_margin >= ev.incumbent_best:
         own = ev.level + ev.trend_gain + ev.late_rise
         why = ("keeping pace with the incumbent's own strategy" if ev.pace_reach is not None and ev.pace_reach > own
