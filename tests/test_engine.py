@@ -123,6 +123,8 @@ def test_early_stopper_stops_a_dominated_phase_in_flight(tmp_path):
     section = report.split("## Early stopping\n", 1)[1]
     assert f"{len(checks)} decisions, {len(stopped)} STOP" in section
     assert f"| {stopped[0].id} | {stopped[0].stop_checks[-1]['step']} | STOP |" in section
+    html = (tmp_path / "run" / "report.html").read_text()
+    assert '<section id="stop-section">' in html and html.count('data-node="') >= len(checks)
 
 
 class BadAgent(HeuristicAgent):
