@@ -111,8 +111,10 @@ class PhaseSteps:
         # without a plan: the whole val split in flight, at the spec's cadence
         self.plan = plan = plan or EvalPlan(int(spec.eval_every), int(spec.save_every), 0, 0)
         self.metrics = Path(spec.output_dir) / METRICS_FILE
-        if start_step > 0 and plan.best_full is None:  # a crashed run resumed: its best so far still counts
-            plan.best_full = MetricSeries.load(self.metrics).best_val()[0]
+        if start_step > 0 and plan.best_full is None:  # a crashed run resumed: its bests so far still count
+            earlier = MetricSeries.load(self.metrics)
+            plan.best_full = earlier.best_val()[0]
+            plan.best_slice = max(earlier.values(names.VAL_SCORE), default=None) if plan.sliced else None
         self.steps_done = start_step
         self.stopped = False
 
