@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from ..hparams.space import CAPACITY, HParamSpace
 from ..hparams.steps import steps_for_epochs
 from ..metrics import names
-from ..metrics.stop_evidence import StopEvidence, gather, judge, peak
+from ..metrics.stop_evidence import StopEvidence, gather, judge
 from ..metrics.summary import summarise_curve
 from ..tree import Node
 from .base import AgentBase, ErrorContext, ErrorFix, Proposal, ProposalContext, StopContext, StopDecision
@@ -394,7 +394,7 @@ def _own_evidence(ctx: StopContext, incumbent_best: float) -> StopEvidence:
     evidence = gather(curve=curve, step=ctx.metrics.last_step(), global_offset=ctx.node.global_offset,
                       max_steps=ctx.metrics.last_step() + ctx.steps_left, iterations_left=ctx.budget_left,
                       incumbent=ctx.incumbent.id if ctx.incumbent else None,
-                      incumbent_best=peak(inc_curve) or incumbent_best,
+                      incumbent_best=max((v for _, v in inc_curve if math.isfinite(v)), default=incumbent_best),
                       incumbent_path=inc_curve, noise_curves=[curve, inc_curve], comparable=[],
                       noise_prior=config.noise_prior, noise_floor=config.noise_floor, units=config.noise_units)
     assert evidence is not None  # should_stop returned earlier without two finite points

@@ -10,19 +10,18 @@ scores evaluated at equal spacing along a locally straight curve, the second dif
 has variance 6σ², so σ = 1.4826 · median|d2| / √6 (the median keeps a real jump out of the estimate). A phase is
 stopped only when all of these hold, at `units` (2 by default, one-sided ≈ 98% were the noise normal), every
 score being of the in-flight curve (the same prompts for every phase, so like is compared with like):
-  - its peak is below the incumbent's (a peak is a curve's best mean of 5 consecutive evaluations: like with
-    like, where a single best evaluation is inflated by its luck), or, for a phase ahead, it has fallen off its
-    own peak: its level, plus its slope at face value over the steps left, plus the late rise, stays more than
-    units standard errors of its level below its peak (the best checkpoint is kept; only steps that could not
-    beat it are saved);
-  - its reach stays below the incumbent's peak by more than units standard errors of its level. The level is a
+  - its best is below the incumbent's best (both are maxima of as noisy evaluations: like with like), or, for a
+    phase ahead, it has fallen off its own peak: its level, plus its slope at face value over the steps left,
+    plus the late rise, stays more than units standard errors of its level below its own best (the best
+    checkpoint is kept; only steps that could not beat it are saved);
+  - its reach stays below the incumbent's best by more than units standard errors of its level. The level is a
     line fitted on its last 5 evaluations (standard error σ/√5), not its best: the best of a flat phase creeps up
     by the luck of each new evaluation, which no further step makes real. The reach adds to the level what its
     trend is worth over the steps left (the slope less one standard error) and the largest rise any comparable
     phase of this tree that ran to the end made after the same share of its steps beyond what its own trend then
-    foretold (the late risers). A phase keeping pace with the incumbent's strategy (its peak within that margin
-    of the strategy's peak by the same global step, the strategy rising further before this phase's last step)
-    may instead reach the strategy's peak by that last step, plus its lead: a slow starter on the
+    foretold (the late risers). A phase keeping pace with the incumbent's strategy (its best within units·σ of
+    what the incumbent had reached at the same global step, while the incumbent was still rising) may instead
+    reach what the incumbent had by this phase's last global step, plus its lead: a slow starter on the
     incumbent's own schedule is not dominated.
 So a flat phase tied with the incumbent is stopped (more steps would only re-draw the noise; its checkpoints and
 best score are kept), while a rising one, or one in a tree where flat phases have risen late, runs on.
@@ -82,22 +81,6 @@ def best_until(curve: Curve, step: float) -> float | None:
     return max(vals) if vals else None
 
 
-def peak(curve: Curve, window: int = TREND_WINDOW) -> float | None:
-    """A curve's best that one lucky evaluation does not make: the best mean of `window` consecutive evaluations (of
-    all of them when there are fewer). Comparing peaks compares like with like, where two maxima of noisy
-    evaluations would each be inflated by their luck and a level against a maximum would be biased."""
-    vals = [v for _, v in finite(curve)]
-    if not vals:
-        return None
-    k = min(window, len(vals))
-    return max(statistics.fmean(vals[i:i + k]) for i in range(len(vals) - k + 1))
-
-
-def peak_until(curve: Curve, step: float) -> float | None:
-    """The peak of the curve's evaluations at or before `step`."""
-    return peak([(s, v) for s, v in finite(curve) if s <= step])
-
-
 def late_rise(curve: Curve, share: float, total: int, sigma: float, window: int = TREND_WINDOW) -> float | None:
     """How far a finished phase rose after `share` of its `total` steps beyond what its trend then foretold.
 
@@ -125,7 +108,6 @@ class StopEvidence:
     evals: int
     best: float
     best_step: int
-    peak: float  # its best mean of 5 consecutive evaluations (`peak`), what the incumbent's is compared with
     last: float
     level: float  # where the phase stands now: its recent evaluations' fitted line at the last one
     level_evals: int  # how many evaluations that line is fitted on
@@ -133,9 +115,9 @@ class StopEvidence:
     noise: float
     noise_from: str
     incumbent: int | None = None
-    incumbent_best: float | None = None  # the incumbent's peak on the in-flight curve (the same prompts as this one's)
-    incumbent_then: float | None = None  # the incumbent strategy's peak by this global step
-    incumbent_at_end: float | None = None  # ... by the global step this phase ends at
+    incumbent_best: float | None = None  # on the in-flight curve, the same prompts this phase is scored on
+    incumbent_then: float | None = None  # the incumbent strategy's best at or before this global step
+    incumbent_at_end: float | None = None  # ... at or before the global step this phase ends at
     slope: float = 0.0
     slope_se: float = 0.0
     trend_gain: float = 0.0  # (slope - its standard error) × steps left, never negative
@@ -145,7 +127,7 @@ class StopEvidence:
 
     @property
     def gap(self) -> float | None:
-        return None if self.incumbent_best is None else self.incumbent_best - self.peak
+        return None if self.incumbent_best is None else self.incumbent_best - self.best
 
     @property
     def gap_then(self) -> float | None:
@@ -158,24 +140,23 @@ class StopEvidence:
 
     @property
     def keeps_pace(self) -> bool:
-        """Its peak within the margin of the incumbent strategy's peak at this global step, while that strategy
-        still rose before this phase's last step."""
-        return (self.incumbent_then is not None and self.incumbent_at_end is not None
-                and self.incumbent_then < self.incumbent_at_end
-                and self.peak + self.level_margin >= self.incumbent_then)
+        """Within units·σ of where the incumbent's strategy stood at this global step, while it was still rising."""
+        return (self.incumbent_then is not None and self.incumbent_best is not None
+                and self.incumbent_then < self.incumbent_best
+                and self.best + self.units * self.noise >= self.incumbent_then)
 
     @property
     def pace_reach(self) -> float | None:
-        """Where this phase ends if it goes on at the incumbent's own pace: the incumbent strategy's peak by this
+        """Where this phase ends if it goes on at the incumbent's own pace: the incumbent strategy's score at this
         phase's last global step, plus the lead (or less the lag) it has now."""
         if not self.keeps_pace or self.incumbent_at_end is None or self.incumbent_then is None:
             return None
-        return self.incumbent_at_end + (self.peak - self.incumbent_then)
+        return self.incumbent_at_end + (self.best - self.incumbent_then)
 
     @property
     def back_to_peak(self) -> float:
         """For a phase ahead of the incumbent: where its level, its slope taken at face value (a leader gets the
-        benefit of the doubt) and the late rise can take it, to be set against its own peak."""
+        benefit of the doubt) and the late rise can take it, to be set against its own best."""
         return self.level + max(0.0, self.slope) * self.steps_left + self.late_rise
 
     @property
@@ -194,12 +175,11 @@ class StopEvidence:
     def text(self) -> str:
         """The evidence in words, for the LLM stopper's prompt and the report."""
         f = _fmt
-        lines = [f"- evaluations so far: {self.evals}; best {f(self.best)} at step {self.best_step}, peak {f(self.peak)} "
-                 f"(best mean of 5 in a row), last {f(self.last)}; level now {f(self.level)} (a line fitted on the "
-                 f"last {self.level_evals})"]
+        lines = [f"- evaluations so far: {self.evals}; best {f(self.best)} at step {self.best_step}, last "
+                 f"{f(self.last)}; level now {f(self.level)} (a line fitted on the last {self.level_evals})"]
         if self.incumbent is not None:
-            lines.append(f"- incumbent node {self.incumbent}: peak {f(self.incumbent_best)}; gap to this phase's "
-                         f"peak {f(self.gap)} = {_units(self.gap, self.noise)}σ")
+            lines.append(f"- incumbent node {self.incumbent}: best {f(self.incumbent_best)}; gap to this phase's "
+                         f"best {f(self.gap)} = {_units(self.gap, self.noise)}σ")
             lines.append(f"- the incumbent's strategy at the same global step ({self.global_step}): " + (
                 f"{f(self.incumbent_then)}, gap {f(self.gap_then)} = {_units(self.gap_then, self.noise)}σ; "
                 f"by this phase's last step ({self.global_step + self.steps_left}) it stood at "
@@ -214,7 +194,7 @@ class StopEvidence:
                      f"the largest such rise: +{f(self.late_rise)}")
         if self.gap is not None and self.gap <= 0:
             lines.append(f"- ahead of the incumbent; level + slope at face value + late rise: {f(self.back_to_peak)} "
-                         f"against its own peak {f(self.peak)}")
+                         f"against its own best {f(self.best)}")
         lines.append(f"- reach (level + trend + late rise, or the pace's end): {f(self.reach)}, uncertain by ±{f(self.level_margin)} "
                      f"({self.units:g} standard errors of the level); search iterations left: {self.iterations_left}")
         return "\n".join(lines)
@@ -255,11 +235,11 @@ def gather(*, curve: Curve, step: int, global_offset: int, max_steps: int, itera
     rises = [r for c, total in comparable if (r := late_rise(c, share, total, noise)) is not None]
     return StopEvidence(
         step=step, global_step=global_offset + step, steps_left=steps_left, iterations_left=iterations_left,
-        evals=len(pts), best=best, best_step=best_step, peak=peak(pts) or best, last=pts[-1][1], level=level,
+        evals=len(pts), best=best, best_step=best_step, last=pts[-1][1], level=level,
         level_evals=min(TREND_WINDOW, len(pts)), units=units, noise=noise, noise_from=source, incumbent=incumbent,
         incumbent_best=incumbent_best,
-        incumbent_then=peak_until(incumbent_path, global_offset + step) if incumbent_path else None,
-        incumbent_at_end=peak_until(incumbent_path, global_offset + max(step, max_steps)) if incumbent_path else None,
+        incumbent_then=best_until(incumbent_path, global_offset + step) if incumbent_path else None,
+        incumbent_at_end=best_until(incumbent_path, global_offset + max(step, max_steps)) if incumbent_path else None,
         slope=slope, slope_se=se if math.isfinite(se) else 0.0, trend_gain=trend_gain(slope, se, steps_left),
         late_rise=max(rises, default=0.0), late_risers=sum(r > margin for r in rises), comparable=len(rises))
 
@@ -268,13 +248,13 @@ def judge(ev: StopEvidence) -> tuple[bool, str]:
     """The heuristic stopper's CONTINUE/STOP on the evidence (the rule in the module docstring) and why."""
     if ev.incumbent_best is None or ev.gap is None:
         return False, "CONTINUE: no incumbent with a validation score to compare against."
-    numbers = (f"peak {ev.peak:.4g}, level {ev.level:.4g} vs incumbent node {ev.incumbent}'s peak "
-               f"{ev.incumbent_best:.4g} (gap {ev.gap:.4g} = {_units(ev.gap, ev.noise)}σ, σ={ev.noise:.3g})")
+    numbers = (f"best {ev.best:.4g}, level {ev.level:.4g} vs incumbent node {ev.incumbent}'s {ev.incumbent_best:.4g} "
+               f"(gap {ev.gap:.4g} = {_units(ev.gap, ev.noise)}σ, σ={ev.noise:.3g})")
     if ev.gap <= 0:
-        if ev.back_to_peak + ev.level_margin >= ev.peak:
+        if ev.back_to_peak + ev.level_margin >= ev.best:
             return False, f"CONTINUE: ahead of the incumbent: {numbers}."
         return True, (f"STOP: ahead of the incumbent but past its own peak: {numbers}; level + any upward slope + late "
-                      f"rise reach {ev.back_to_peak:.4g}, more than {ev.level_margin:.3g} below its peak; the best "
+                      f"rise reach {ev.back_to_peak:.4g}, more than {ev.level_margin:.3g} below its best; the best "
                       f"checkpoint (step {ev.best_step}) is kept.")
     if ev.reach + ev.level_margin >= ev.incumbent_best:
         own = ev.level + ev.trend_gain + ev.late_rise

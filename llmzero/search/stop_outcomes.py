@@ -1,6 +1,6 @@
 """What happened after each early-stopper decision, where the tree can tell (§3.5: the stopper is judged by it).
 
-A phase let run (CONTINUE) is known once it ends: did its peak beat the incumbent's it was compared with (both read
+A phase let run (CONTINUE) is known once it ends: did its best beat the incumbent it was compared with (both read
 on the in-flight curve, as the decision was)? A phase
 stopped cannot be watched any further, so its siblings stand in: children of the same parent that ran to the end
 show how much a phase of this family still rose after the same share of its steps, and the stopped phase is
@@ -11,24 +11,24 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..metrics.stop_evidence import Curve, late_rise, peak
+from ..metrics.stop_evidence import Curve, finite, late_rise
 from ..tree import Node, NodeStatus, Tree
 
 
 def _continued(node: Node, check: dict[str, Any], curve: Curve) -> dict[str, Any]:
     inc = (check.get("evidence") or {}).get("incumbent_best")
-    # the evidence compared peaks of the in-flight curve; the phase's final peak is read the same way
-    final = peak(curve)
-    final = final if final is not None else node.best_val
+    # the evidence's scores are the in-flight curve's; the phase's final best is read on the same curve
+    own = [v for _, v in finite(curve)]
+    final = max(own) if own else node.best_val
     if final is None:
         return {"known": False, "text": "the phase ended without a validation score"}
     ran = max(0, node.steps_done - int(check.get("step", 0)))
     if inc is None:
         return {"known": True, "final_best": final, "beat_incumbent": None,
-                "text": f"ran {ran} more steps, ended at peak {final:.4g}"}
+                "text": f"ran {ran} more steps, ended at best {final:.4g}"}
     beat = final > inc
     return {"known": True, "final_best": final, "beat_incumbent": beat,
-            "text": f"ran {ran} more steps, ended at peak {final:.4g}: "
+            "text": f"ran {ran} more steps, ended at best {final:.4g}: "
                     f"{'beat' if beat else 'did not beat'} the incumbent's {inc:.4g}"}
 
 
