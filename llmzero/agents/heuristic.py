@@ -29,7 +29,7 @@ from typing import Any, Mapping
 from ..hparams.space import CAPACITY, HParamSpace
 from ..hparams.steps import steps_for_epochs
 from ..metrics import names
-from ..metrics.stop_evidence import StopEvidence, gather, judge
+from ..metrics.stop_evidence import StopEvidence, best_until, gather, judge
 from ..metrics.summary import summarise_curve
 from ..tree import Node
 from .base import AgentBase, ErrorContext, ErrorFix, Proposal, ProposalContext, StopContext, StopDecision
@@ -391,10 +391,11 @@ def _own_evidence(ctx: StopContext, incumbent_best: float) -> StopEvidence:
     curve = ctx.metrics.series(names.VAL_SCORE)
     inc_curve = ctx.incumbent_metrics.series(names.VAL_SCORE, step_key=names.GLOBAL_STEP) \
         if ctx.incumbent_metrics is not None else []
+    inc_best = best_until(inc_curve, math.inf)  # like with like: the incumbent's best on the in-flight curve
     evidence = gather(curve=curve, step=ctx.metrics.last_step(), global_offset=ctx.node.global_offset,
                       max_steps=ctx.metrics.last_step() + ctx.steps_left, iterations_left=ctx.budget_left,
                       incumbent=ctx.incumbent.id if ctx.incumbent else None,
-                      incumbent_best=max((v for _, v in inc_curve if math.isfinite(v)), default=incumbent_best),
+                      incumbent_best=incumbent_best if inc_best is None else inc_best,
                       incumbent_path=inc_curve, noise_curves=[curve, inc_curve], comparable=[],
                       noise_prior=config.noise_prior, noise_floor=config.noise_floor, units=config.noise_units)
     assert evidence is not None  # should_stop returned earlier without two finite points

@@ -7,6 +7,7 @@ first noisy evaluation. The overlay plots it shows a multimodal stopper are draw
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
@@ -17,7 +18,7 @@ from ..metrics import names
 from ..metrics.store import MetricSeries
 from ..state.phase_dir import METRICS_FILE
 from ..state.rundir import RunDir
-from ..metrics.stop_evidence import StopEvidence, finite, gather
+from ..metrics.stop_evidence import StopEvidence, best_until, gather
 from ..tree import Node, NodeStatus, Tree
 from .agent_plots import path_metrics, render_overlay
 
@@ -98,8 +99,8 @@ class CurveBook:
             names.VAL_SCORE, step_key=names.GLOBAL_STEP) if incumbent is not None else None)
         # like with like: the incumbent's best on the in-flight curve, scored on the same prompts as this phase's
         # (a fixed val slice differs from the whole split by its own offset; node.best_val is the whole split's)
-        own = [v for _, v in finite(self.of(incumbent))] if incumbent is not None else []
-        incumbent_best = max(own) if own else (incumbent.best_val if incumbent is not None else None)
+        own = best_until(self.of(incumbent), math.inf) if incumbent is not None else None
+        incumbent_best = own if own is not None else (incumbent.best_val if incumbent is not None else None)
         return gather(curve=curve, step=metrics.last_step(), global_offset=node.global_offset,
                       max_steps=node.max_steps, iterations_left=iterations_left,
                       incumbent=incumbent.id if incumbent else None,

@@ -9,17 +9,18 @@ credited with the largest such rise. With no such sibling the outcome stays unkn
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable
 
-from ..metrics.stop_evidence import Curve, finite, late_rise
+from ..metrics.stop_evidence import Curve, best_until, late_rise
 from ..tree import Node, NodeStatus, Tree
 
 
 def _continued(node: Node, check: dict[str, Any], curve: Curve) -> dict[str, Any]:
     inc = (check.get("evidence") or {}).get("incumbent_best")
     # the evidence's scores are the in-flight curve's; the phase's final best is read on the same curve
-    own = [v for _, v in finite(curve)]
-    final = max(own) if own else node.best_val
+    final = best_until(curve, math.inf)
+    final = final if final is not None else node.best_val
     if final is None:
         return {"known": False, "text": "the phase ended without a validation score"}
     ran = max(0, node.steps_done - int(check.get("step", 0)))
